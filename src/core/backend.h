@@ -41,6 +41,8 @@ typedef struct om_backend_ops {
     void (*rms_norm)(om_backend *be, om_tensor *y, const om_tensor *x, const om_tensor *w, float eps);
     /* x is [M, H, head_dim] f32, rotated in place; token m is at position pos[m]. */
     void (*rope)(om_backend *be, om_tensor *x, const int32_t *pos, const om_rope *rope);
+    /* y = 0. */
+    void (*zero)(om_backend *be, om_tensor *y);
     /* y += x, same shape. */
     void (*add)(om_backend *be, om_tensor *y, const om_tensor *x);
     /* y = silu(gate) * up, all [M, F]; gate and up may be column views of one tensor. */
@@ -83,6 +85,7 @@ static inline void om_rms_norm(om_backend *be, om_tensor *y, const om_tensor *x,
 static inline void om_rope_apply(om_backend *be, om_tensor *x, const int32_t *pos, const om_rope *rope) {
     be->ops->rope(be, x, pos, rope);
 }
+static inline void om_zero(om_backend *be, om_tensor *y) { be->ops->zero(be, y); }
 static inline void om_add(om_backend *be, om_tensor *y, const om_tensor *x) { be->ops->add(be, y, x); }
 static inline void om_silu_mul(om_backend *be, om_tensor *y, const om_tensor *gate, const om_tensor *up) {
     be->ops->silu_mul(be, y, gate, up);

@@ -22,7 +22,13 @@ int om_error_prefix(const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, om_error_message, sizeof old);
-    snprintf(om_error_message, sizeof om_error_message, "%s%s", prefix, old);
+    size_t n = strlen(prefix);
+    memcpy(om_error_message, prefix, n + 1);
+    /* The joined message is cut to the buffer, like every message here. */
+    size_t room = sizeof om_error_message - n - 1;
+    size_t m = strnlen(old, room);
+    memcpy(om_error_message + n, old, m);
+    om_error_message[n + m] = 0;
     return -1;
 }
 
