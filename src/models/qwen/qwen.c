@@ -97,7 +97,9 @@ static int qwen_load(om_model *m) {
     int n_expert = 0, top_k = 0, sparse_step = 1, norm_topk = 0;
     const cJSON *mlp_only = NULL;
     if (is_moe) {
-        if (cfg_int(c, "num_experts", 0, 1, &n_expert) || cfg_int(c, "num_experts_per_tok", 0, 1, &top_k) ||
+        /* transformers 5 saves num_local_experts; released checkpoints say num_experts. */
+        const char *experts_key = cJSON_GetObjectItemCaseSensitive(c, "num_experts") ? "num_experts" : "num_local_experts";
+        if (cfg_int(c, experts_key, 0, 1, &n_expert) || cfg_int(c, "num_experts_per_tok", 0, 1, &top_k) ||
             cfg_int(c, "moe_intermediate_size", 0, 1, &q->moe_ffn_dim) ||
             cfg_int(c, "decoder_sparse_step", 1, 0, &sparse_step) || om_json_bool_or(c, CFG, "norm_topk_prob", 0, &norm_topk))
             return -1;
