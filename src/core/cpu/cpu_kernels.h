@@ -19,12 +19,15 @@ typedef void (*om_matmul_fn)(int M, int K, const float *x, size_t ldx, const voi
 typedef float (*om_dot_f32_fn)(const float *a, const float *b, int n);
 /* y[i] += alpha * x[i] for i < n. */
 typedef void (*om_axpy_f32_fn)(float *y, const float *x, float alpha, int n);
+/* Sum of the n floats at a (reads at full memory speed; membw.c measures with it). */
+typedef float (*om_sum_f32_fn)(const float *a, size_t n);
 
 typedef struct om_cpu_kernels {
     const char *name; /* "avx512", "avx2", "portable" */
     om_matmul_fn matmul[OM_DTYPE_COUNT]; /* indexed by the weight's dtype */
     om_dot_f32_fn dot_f32;
     om_axpy_f32_fn axpy_f32;
+    om_sum_f32_fn sum_f32;
 } om_cpu_kernels;
 
 /* The best kernels for this CPU; OMINIX_CPU=portable|avx2|avx512 forces a lower set. */

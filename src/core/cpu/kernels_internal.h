@@ -1,0 +1,79 @@
+/* Shared between the kernel files (kernels*.c) only: the blocking of matmul, written once, and
+ * the per-instruction-set pieces it drives.
+ *
+ * y = x . w^T is computed one of two ways:
+ *  - small M (decode, short speculative drafts): memory bound, so every weight byte should be
+ *    read once and nothing else should matter. A "small tile" reads up to 4 weight rows
+ *    straight from the (possibly mmap'd) checkpoint, converts them in registers and takes their
+ *    dot products with up to small_r rows of x. For M > small_r the other rows of x reuse the
+ *    same 4 weight rows while they are still in L1.
+ *  - larger M (prefill): compute bound. A panel of nr weight rows by kc columns is converted to
+ *    f32 and transposed (k-major) once, then an mr x nr register tile of y is accumulated by
+ *    outer products (broadcast one x value, multiply a vector of nr weights), for every group
+ *    of mr rows of x. The panel stays in L1/L2 and is reused M/mr times; x is read in place.
+ */
+#ifndef OM_KERNELS_INTERNAL_H
+#define OM_KERNELS_INTERNAL_H
+
+#include <stddef.h>
+
+#include "core/cpu/cpu_kernels.h"
+
+/* Largest panel (kc * nr floats) any instruction set uses; it lives on the stack. */
+#define OM_GEMM_PANEL_FLOATS (256 * 32)
+
+typedef struct om_gemm_pieces {
+    int mr, nr, kc;   /* register tile of the packed path and its k block */
+    int small_m_max;  /* M up to this uses small tiles */
+    int small_r;      /* rows of x per small tile (<= 4) */
+    /* Small tile: y[r*ldy + c] = dot(x row r, w row c) for r < R, c < rows (rows <= 4). */
+    void (*small)(int R, int K, const float *x, size_t ldx, const char *w, size_t ldw, int rows, float *y,
+                  size_t ldy);
+    /* panel[k*nr + j] = w(row j, column k) as f32 for k < kc, j < nr; rows >= `rows` are 0. */
+    void (*pack)(const char *w, size_t ldw, int rows, int kc, float *panel);
+    /* y[i*ldy + j] (+)= sum_k x[i*ldx + k] * panel[k*nr + j] for i < mr, j < ncols. */
+    void (*micro)(int mr, int kc, const float *x, size_t ldx, const float *panel, float *y, size_t ldy, int ncols,
+                  int accumulate);
+} om_gemm_pieces;
+
+static inline void om_gemm_drive(const om_gemm_pieces *p, size_t wsize, int M, int K, const float *x, size_t ldx,
+                                 const void *w, size_t ldw, float *y, size_t ldy, int n0, int n1) {
+    const char *wb = (const char *)w;
+    if (K <= 0) {
+        for (int m = 0; m < M; m++)
+            for (int n = n0; n < n1; n++) y[(size_t)m * ldy + (size_t)n] = 0.0f;
+        return;
+    }
+    if (M <= p->small_m_max) {
+        for (int n = n0; n < n1; n += 4) {
+            int rows = n1 - n < 4 ? n1 - n : 4;
+            for (int m = 0; m < M; m += p->small_r) {
+                int R = M - m < p->small_r ? M - m : p->small_r;
+                p->small(R, K, x + (size_t)m * ldx, ldx, wb + (size_t)n * ldw, ldw, rows, y + (size_t)m * ldy + n,
+                         ldy);
+            }
+        }
+        return;
+    }
+    _Alignas(64) float panel[OM_GEMM_PANEL_FLOATS];
+    for (int n = n0; n < n1; n += p->nr) {
+        int cols = n1 - n < p->nr ? n1 - n : p->nr;
+        for (int k0 = 0; k0 < K; k0 += p->kc) {
+            int kc = K - k0 < p->kc ? K - k0 : p->kc;
+            p->pack(wb + (size_t)n * ldw + (size_t)k0 * wsize, ldw, cols, kc, panel);
+            for (int m = 0; m < M; m += p->mr) {
+                int mr = M - m < p->mr ? M - m : p->mr;
+                p->micro(mr, kc, x + (size_t)m * ldx + k0, ldx, panel, y + (size_t)m * ldy + n, ldy, cols, k0 > 0);
+            }
+        }
+    }
+}
+
+/* The kernel sets; kernels.c hands out the ones the CPU supports. */
+extern const om_cpu_kernels om_kernels_portable_set;
+#if defined(__x86_64__) || defined(__i386__)
+extern const om_cpu_kernels om_kernels_avx2_set;
+extern const om_cpu_kernels om_kernels_avx512_set;
+#endif
+
+#endif
