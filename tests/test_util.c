@@ -47,7 +47,7 @@ int om_test_write_file(const char *path, const void *data, size_t len) {
 
 const char *om_test_tmpdir(const char *name) {
     static char path[4096];
-    char cmd[4200];
+    char cmd[8400];
     snprintf(path, sizeof path, "%s/%s", OM_TMP_DIR, name);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
     if (system(cmd) != 0) return NULL;

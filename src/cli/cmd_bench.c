@@ -47,8 +47,7 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--threads")) {
             if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1024, &threads)) return 2;
         } else {
-            fprintf(stderr, "ominix bench: unknown option '%s'\n", a);
-            usage(stderr);
+            fprintf(stderr, "ominix bench: unknown option '%s' (see 'ominix bench --help')\n", a);
             return 2;
         }
     }

@@ -72,8 +72,7 @@ int cmd_generate(int argc, char **argv) {
         } else if (!strcmp(a, "--temperature")) {
             if (!(v = cli_value(argc, argv, &i)) || cli_float(a, v, &temperature)) return 2;
         } else {
-            fprintf(stderr, "ominix generate: unknown option '%s'\n", a);
-            usage(stderr);
+            fprintf(stderr, "ominix generate: unknown option '%s' (see 'ominix generate --help')\n", a);
             return 2;
         }
     }
