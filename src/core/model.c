@@ -153,7 +153,10 @@ int om_context_create(om_model *model, const om_context_params *params, om_conte
         goto fail;
     }
     const om_model_hparams *hp = &model->hp;
-    if (om_kv_cache_init(&c->kv, hp->n_layer, p.n_seq_max, p.n_ctx, hp->n_kv_head, hp->head_dim)) goto fail;
+    /* A batch may write n_batch positions past the oldest one its first token still sees. */
+    int kv_slots = p.n_ctx;
+    if (hp->kv_window > 0 && (long)hp->kv_window + p.n_batch - 1 < kv_slots) kv_slots = hp->kv_window + p.n_batch - 1;
+    if (om_kv_cache_init(&c->kv, hp->n_layer, p.n_seq_max, kv_slots, hp->n_kv_head, hp->head_dim)) goto fail;
     if (model->family->context_init(c)) goto fail;
     *out = c;
     return 0;

@@ -21,6 +21,9 @@ typedef struct om_model_hparams {
     int n_kv_head;
     int head_dim;
     int n_ctx_train;
+    /* Sliding window shared by every layer (0: some layer attends to the whole context); the
+     * KV cache then keeps only the window (plus one batch) per sequence. */
+    int kv_window;
 } om_model_hparams;
 
 typedef struct om_family om_family;
