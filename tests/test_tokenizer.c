@@ -1,0 +1,274 @@
+/* Tokenizer test: ids and decoded text identical to Hugging Face `tokenizers` on the corpus for
+ * every tokenizer under tests/data/tokenizers (references from tools/make_tokenizer_reference.py),
+ * the streaming detokenizer against decode, and the error cases (invalid UTF-8, unsupported
+ * types, bad JSON). */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/tokenizer.h"
+#include "core/tokenizer_internal.h"
+#include "test_util.h"
+
+static int ids_equal(const int32_t *ids, size_t n, const cJSON *ref) {
+    if (!cJSON_IsArray(ref) || (size_t)cJSON_GetArraySize(ref) != n) return 0;
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, ref) {
+        if ((int32_t)it->valuedouble != ids[i++]) return 0;
+    }
+    return 1;
+}
+
+static void print_ids(const char *label, const int32_t *ids, size_t n, const cJSON *ref) {
+    fprintf(stderr, "  %s ours:", label);
+    for (size_t i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", ids[i]);
+    fprintf(stderr, "\n  %s HF:  ", label);
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, ref) {
+        if (i++ < 40) fprintf(stderr, " %d", (int)it->valuedouble);
+    }
+    fprintf(stderr, "\n");
+}
+
+static int32_t *json_ids(const cJSON *arr, size_t *n) {
+    *n = (size_t)cJSON_GetArraySize(arr);
+    int32_t *ids = malloc((*n + 1) * sizeof *ids);
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) { ids[i++] = (int32_t)it->valuedouble; }
+    return ids;
+}
+
+/* Streams ids through a detokenizer: every piece must be valid UTF-8 and the pieces must add up
+ * to the full decode. */
+static int stream_matches(const om_tokenizer *tok, const int32_t *ids, size_t n, int skip, const char *want) {
+    om_detok *d;
+    if (om_detok_new(tok, skip, &d)) return 0;
+    tk_buf all = {0};
+    int ok = 1;
+    const char *piece;
+    size_t len;
+    for (size_t i = 0; i <= n; i++) {
+        int rc = i < n ? om_detok_push(d, ids[i], &piece, &len) : om_detok_finish(d, &piece, &len);
+        if (rc) {
+            ok = 0;
+            break;
+        }
+        if (tk_utf8_valid_prefix(piece, len) != len) {
+            fprintf(stderr, "  streaming piece %zu is not valid UTF-8\n", i);
+            ok = 0;
+        }
+        tk_buf_append(&all, piece, len);
+    }
+    tk_buf_append(&all, "", 0);
+    if (ok && strcmp(all.data, want) != 0) {
+        fprintf(stderr, "  streamed '%s' != decoded '%s'\n", all.data, want);
+        ok = 0;
+    }
+    tk_buf_free(&all);
+    om_detok_free(d);
+    return ok;
+}
+
+static int decode_is(const om_tokenizer *tok, const int32_t *ids, size_t n, int skip, const cJSON *want) {
+    char *out;
+    size_t len;
+    if (om_tokenizer_decode(tok, ids, n, skip, &out, &len)) return 0;
+    int ok = cJSON_IsString(want) && strlen(want->valuestring) == len && !memcmp(out, want->valuestring, len);
+    if (!ok) fprintf(stderr, "  decode(skip=%d) ours '%s' HF '%s'\n", skip, out, cJSON_IsString(want) ? want->valuestring : "?");
+    free(out);
+    return ok;
+}
+
+static void check_tokenizer(const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizers/%s", OM_TEST_DATA_DIR, name);
+    om_tokenizer *tok;
+    int rc = om_tokenizer_load(path, &tok);
+    CHECKF(rc == 0, "loading %s: %s", name, om_last_error());
+    if (rc) return;
+    snprintf(path, sizeof path, "%s/tokenizers/%s_reference.json", OM_TEST_DATA_DIR, name);
+    char *text = om_test_read_file(path, NULL);
+    CHECKF(text != NULL, "reading %s", path);
+    cJSON *ref = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECKF(ref != NULL, "parsing %s", path);
+    if (!ref) {
+        om_tokenizer_free(tok);
+        return;
+    }
+    int n_cases = 0, n_same = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(ref, "cases")) {
+        const char *s = cJSON_GetObjectItem(c, "text")->valuestring;
+        size_t slen = strlen(s);
+        int same = 1;
+        int32_t *ids;
+        size_t n;
+        static const char *keys[3] = {"ids", "ids_special", "ids_split_special"};
+        for (int v = 0; v < 3; v++) {
+            om_encode_options o = {v == 1, v == 2};
+            if (om_tokenizer_encode_ex(tok, s, slen, &o, &ids, &n)) {
+                fprintf(stderr, "%s: encode failed on '%s': %s\n", name, s, om_last_error());
+                same = 0;
+                continue;
+            }
+            if (!ids_equal(ids, n, cJSON_GetObjectItem(c, keys[v]))) {
+                fprintf(stderr, "%s: %s differ on '%s'\n", name, keys[v], s);
+                print_ids(keys[v], ids, n, cJSON_GetObjectItem(c, keys[v]));
+                same = 0;
+            }
+            free(ids);
+        }
+        ids = json_ids(cJSON_GetObjectItem(c, "ids_special"), &n);
+        for (int skip = 0; skip < 2; skip++) {
+            const cJSON *want = cJSON_GetObjectItem(c, skip ? "decoded_skip" : "decoded");
+            if (!decode_is(tok, ids, n, skip, want)) {
+                fprintf(stderr, "%s: decode differs on '%s'\n", name, s);
+                same = 0;
+            }
+            if (!stream_matches(tok, ids, n, skip, want->valuestring)) {
+                fprintf(stderr, "%s: streaming differs on '%s'\n", name, s);
+                same = 0;
+            }
+        }
+        free(ids);
+        CHECK(same);
+        n_cases++;
+        n_same += same;
+    }
+    int n_dec = 0, n_dec_same = 0;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(ref, "decode_cases")) {
+        size_t n;
+        int32_t *ids = json_ids(cJSON_GetObjectItem(c, "ids"), &n);
+        int same = 1;
+        for (int skip = 0; skip < 2; skip++) {
+            const cJSON *want = cJSON_GetObjectItem(c, skip ? "text_skip" : "text");
+            if (!decode_is(tok, ids, n, skip, want) || !stream_matches(tok, ids, n, skip, want->valuestring)) {
+                fprintf(stderr, "%s: decode case %d differs\n", name, n_dec);
+                same = 0;
+            }
+        }
+        free(ids);
+        CHECK(same);
+        n_dec++;
+        n_dec_same += same;
+    }
+    printf("%s: %d/%d corpus strings identical to HF (ids x3, decode x2, streaming x2); %d/%d decode cases\n", name,
+           n_same, n_cases, n_dec_same, n_dec);
+    cJSON_Delete(ref);
+    om_tokenizer_free(tok);
+}
+
+/* ---- error cases ---------------------------------------------------------------------------------- */
+
+static const char *MINI_MODEL =
+    "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\"]}";
+
+static int load_json_text(const char *dir_name, const char *json, om_tokenizer **tok) {
+    const char *dir = om_test_tmpdir(dir_name);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    om_test_write_file(path, json, strlen(json));
+    return om_tokenizer_load(dir, tok);
+}
+
+static void expect_load_error(const char *dir_name, const char *json, const char *want) {
+    om_tokenizer *tok = NULL;
+    int rc = load_json_text(dir_name, json, &tok);
+    CHECKF(rc != 0 && strstr(om_last_error(), want), "%s: expected error containing \"%s\", got rc=%d \"%s\"", dir_name,
+           want, rc, rc ? om_last_error() : "");
+    om_tokenizer_free(tok);
+}
+
+static void check_errors(void) {
+    char json[2048];
+    expect_load_error("tok_unigram", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}",
+                      "tokenizer.json: unsupported model type 'Unigram'");
+    expect_load_error("tok_wordpiece", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}",
+                      "unsupported model type 'WordPiece'");
+    snprintf(json, sizeof json,
+             "{%s, \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, "
+             "{\"type\": \"Precompiled\", \"precompiled_charsmap\": \"\"}]}}",
+             MINI_MODEL);
+    expect_load_error("tok_precompiled", json,
+                      "tokenizer.json: unsupported normalizer type 'Precompiled' (at normalizer.normalizers[1])");
+    snprintf(json, sizeof json, "{%s, \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}", MINI_MODEL);
+    expect_load_error("tok_bertpre", json, "unsupported pre_tokenizer type 'BertPreTokenizer' (at pre_tokenizer)");
+    snprintf(json, sizeof json, "{%s, \"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"WordPiece\"}]}}",
+             MINI_MODEL);
+    expect_load_error("tok_wpdec", json, "unsupported decoder type 'WordPiece' (at decoder.decoders[0])");
+    snprintf(json, sizeof json, "{%s, \"post_processor\": {\"type\": \"Magic\"}}", MINI_MODEL);
+    expect_load_error("tok_post", json, "unsupported post_processor type 'Magic'");
+    /* bad JSON: the offset of the fault */
+    expect_load_error("tok_badjson", "{\"model\": {\"type\": \"BPE\",, }}", "invalid JSON at byte offset 26");
+    expect_load_error("tok_badmerge",
+                      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a c\"]}}",
+                      "model.merges[0]: token 'c' is not in the vocabulary");
+    expect_load_error("tok_badregex",
+                      "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"pre_tokenizer\": "
+                      "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"(a\"}, \"behavior\": \"Isolated\", \"invert\": false}}",
+                      "pre_tokenizer.pattern: cannot compile regex");
+    om_tokenizer *tok = NULL;
+    CHECK(om_tokenizer_load(OM_TMP_DIR "/no/such/dir", &tok) != 0 && strstr(om_last_error(), "cannot open"));
+
+    /* merges as [a, b] pairs give the same result as "a b" strings */
+    snprintf(json, sizeof json,
+             "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2, \"c\": 3, \"abc\": 4}, "
+             "\"merges\": [[\"a\", \"b\"], [\"ab\", \"c\"]]}}");
+    int rc = load_json_text("tok_pairs", json, &tok);
+    CHECKF(rc == 0, "pair merges: %s", om_last_error());
+    if (!rc) {
+        int32_t *ids;
+        size_t n;
+        CHECK(om_tokenizer_encode(tok, "abcab", 5, 0, &ids, &n) == 0 && n == 2 && ids[0] == 4 && ids[1] == 2);
+        free(ids);
+        om_tokenizer_free(tok);
+    }
+
+    /* invalid UTF-8 input: the error names the byte offset */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tokenizers/qwen3", OM_TEST_DATA_DIR);
+    if (om_tokenizer_load(dir, &tok) == 0) {
+        int32_t *ids;
+        size_t n;
+        static const char *bad[] = {"abc\xff", "ab\xc3", "\xe4\xb8", "ok \xed\xa0\x80", "x\xc0\xafy"};
+        static const size_t where[] = {3, 2, 0, 3, 1};
+        for (int i = 0; i < 5; i++) {
+            char want[64];
+            snprintf(want, sizeof want, "byte offset %zu", where[i]);
+            rc = om_tokenizer_encode(tok, bad[i], strlen(bad[i]), 0, &ids, &n);
+            CHECKF(rc != 0 && strstr(om_last_error(), want), "invalid UTF-8 case %d: rc=%d '%s'", i, rc,
+                   rc ? om_last_error() : "");
+        }
+        /* the API basics */
+        CHECK(om_tokenizer_vocab_size(tok) == 151669);
+        CHECK(om_tokenizer_eos_id(tok) == 151645);
+        CHECK(om_tokenizer_pad_id(tok) == 151643);
+        CHECK(om_tokenizer_bos_id(tok) == -1);
+        CHECK(om_tokenizer_token_to_id(tok, "<|im_start|>", 12) == 151644);
+        CHECK(om_tokenizer_is_special(tok, 151644) && !om_tokenizer_is_special(tok, 151667) && !om_tokenizer_is_special(tok, 9707));
+        const char *p = om_tokenizer_id_to_piece(tok, 151667);
+        CHECK(p && !strcmp(p, "<think>"));
+        CHECK(om_tokenizer_id_to_piece(tok, 999999) == NULL);
+        /* NUL bytes are text like any other */
+        CHECK(om_tokenizer_encode(tok, "a\0b", 3, 0, &ids, &n) == 0 && n == 3);
+        free(ids);
+        om_tokenizer_free(tok);
+    }
+    snprintf(dir, sizeof dir, "%s/tokenizers/llama2/tokenizer.json", OM_TEST_DATA_DIR);
+    if (om_tokenizer_load(dir, &tok) == 0) {
+        CHECK(om_tokenizer_bos_id(tok) == 1 && om_tokenizer_eos_id(tok) == 2 && om_tokenizer_vocab_size(tok) == 32000);
+        om_tokenizer_free(tok);
+    }
+}
+
+int main(void) {
+    check_tokenizer("qwen3");
+    check_tokenizer("llama2");
+    check_errors();
+    return om_test_finish();
+}
