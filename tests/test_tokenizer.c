@@ -266,7 +266,32 @@ static void check_errors(void) {
     }
 }
 
+/* ---- the CLI ------------------------------------------------------------------------------------------ */
+
+static void check_cli(void) {
+    char cmd[8192], out[4096], err[4096];
+    snprintf(cmd, sizeof cmd, "'%s' tokenize --model '%s/tokenizers/qwen3' 'Hello world' '<|im_start|>'", OM_CLI_PATH,
+             OM_TEST_DATA_DIR);
+    int rc = om_test_run(cmd, out, sizeof out, err, sizeof err);
+    CHECKF(rc == 0 && !strcmp(out, "9707 1879 220 151644\n"), "tokenize args: rc=%d out='%s' err='%s'", rc, out, err);
+    snprintf(cmd, sizeof cmd, "printf 'Hello world' | '%s' tokenize --model '%s/tokenizers/llama2' --json --add-special",
+             OM_CLI_PATH, OM_TEST_DATA_DIR);
+    rc = om_test_run(cmd, out, sizeof out, err, sizeof err);
+    CHECKF(rc == 0 && !strcmp(out, "[1,22557,1526]\n"), "tokenize stdin: rc=%d out='%s' err='%s'", rc, out, err);
+    snprintf(cmd, sizeof cmd, "'%s' tokenize --model '%s/tokenizers/llama2' -- --json", OM_CLI_PATH, OM_TEST_DATA_DIR);
+    rc = om_test_run(cmd, out, sizeof out, err, sizeof err);
+    CHECKF(rc == 0 && !strcmp(out, "1939 3371\n"), "tokenize --: rc=%d out='%s' err='%s'", rc, out, err);
+    snprintf(cmd, sizeof cmd, "printf 'a\\377' | '%s' tokenize --model '%s/tokenizers/llama2'", OM_CLI_PATH,
+             OM_TEST_DATA_DIR);
+    rc = om_test_run(cmd, out, sizeof out, err, sizeof err);
+    CHECKF(rc == 1 && strstr(err, "byte offset 1"), "tokenize bad UTF-8: rc=%d err='%s'", rc, err);
+    snprintf(cmd, sizeof cmd, "'%s' tokenize 'x'", OM_CLI_PATH);
+    rc = om_test_run(cmd, out, sizeof out, err, sizeof err);
+    CHECKF(rc == 2 && strstr(err, "--model"), "tokenize without --model: rc=%d err='%s'", rc, err);
+}
+
 int main(void) {
+    check_cli();
     check_tokenizer("qwen3");
     check_tokenizer("llama2");
     check_errors();

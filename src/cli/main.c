@@ -13,6 +13,7 @@ typedef struct {
 static const cli_command commands[] = {
     {"generate", cmd_generate, "generate tokens from a prompt"},
     {"bench", cmd_bench, "measure prefill and decode speed and peak memory"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text"},
 };
 
 static void usage(FILE *f) {
