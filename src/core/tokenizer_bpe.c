@@ -115,6 +115,20 @@ int tk_bpe_load(tk_bpe *b, const cJSON *model) {
         int l = tk_utf8_encode(tk_byte_to_cp[i], enc);
         b->byte_char_id[i] = tk_strmap_get(&b->vocab, enc, (size_t)l);
     }
+    /* characters seen just before a U+2581 inside a token (see tk_bpe_tokenize) */
+    if (tk_strmap_init(&b->cut_block, 16)) return -1;
+    b->cut_ok = tk_strmap_get(&b->vocab, "\xE2\x96\x81", 3) >= 0 && !b->prefix && !b->suffix && !b->ignore_merges;
+    for (size_t i = 0; b->cut_ok && i <= b->vocab.mask; i++) {
+        const tk_strmap_slot *sl = &b->vocab.slots[i];
+        if (sl->off == UINT32_MAX) continue;
+        const char *t = b->vocab.keys.data + sl->off;
+        for (size_t k = 1; k + 3 <= sl->len; k++) {
+            if (memcmp(t + k, "\xE2\x96\x81", 3)) continue;
+            size_t q = k - 1;
+            while (q > 0 && ((unsigned char)t[q] & 0xC0) == 0x80) q--;
+            if (tk_strmap_put(&b->cut_block, t + q, k - q, 1)) return -1;
+        }
+    }
     b->byte_char_complete = 1;
     for (int i = 0; i < 256; i++)
         if (b->byte_char_id[i] < 0) b->byte_char_complete = 0;
@@ -189,6 +203,7 @@ int tk_bpe_load(tk_bpe *b, const cJSON *model) {
 
 void tk_bpe_free(tk_bpe *b) {
     tk_strmap_free(&b->vocab);
+    tk_strmap_free(&b->cut_block);
     tk_u64map_free(&b->merges);
     free(b->piece_off);
     free(b->piece_len);
@@ -420,8 +435,8 @@ static int initial_symbols(const tk_bpe *b, tk_bpe_work *w, const char *s, size_
     return rc;
 }
 
-int tk_bpe_tokenize(const tk_bpe *b, tk_bpe_work *w, tk_cache *cache, const char *s, size_t n, int raw_bytes,
-                    tk_ids *out) {
+static int tokenize_word(const tk_bpe *b, tk_bpe_work *w, tk_cache *cache, const char *s, size_t n, int raw_bytes,
+                         tk_ids *out) {
     if (!n) return 0;
     if (b->ignore_merges) {
         const char *k = s;
@@ -469,4 +484,32 @@ int tk_bpe_tokenize(const tk_bpe *b, tk_bpe_work *w, tk_cache *cache, const char
         if (w->sym[i].len && tk_ids_push(out, w->sym[i].c)) return -1;
     if (cache && n < CACHE_MAX_WORD) cache_put(cache, s, n, h, out->data + first, out->len - first);
     return 0;
+}
+
+/* A SentencePiece-style model without a pre-tokenizer hands BPE whole sentences (HF merges a
+ * 4 MB text as one word, with a heap as large). The result is the same when the text is cut
+ * before a U+2581 wherever no vocabulary token contains the character there and the U+2581
+ * side by side: a merge across the cut would have to produce such a token. Cutting keeps the
+ * heap small and lets the word cache see words. */
+#define CUT_MIN 64
+
+static int safe_cut(const tk_bpe *b, const char *s, size_t i) {
+    size_t q = i - 1;
+    while (q > 0 && ((unsigned char)s[q] & 0xC0) == 0x80) q--;
+    size_t l = i - q;
+    /* an unknown character becomes byte-fallback or unk symbols: do not reason about those */
+    return tk_strmap_get(&b->vocab, s + q, l) >= 0 && tk_strmap_get(&b->cut_block, s + q, l) < 0;
+}
+
+int tk_bpe_tokenize(const tk_bpe *b, tk_bpe_work *w, tk_cache *cache, const char *s, size_t n, int raw_bytes,
+                    tk_ids *out) {
+    if (raw_bytes || !b->cut_ok || n < CUT_MIN) return tokenize_word(b, w, cache, s, n, raw_bytes, out);
+    size_t start = 0;
+    for (size_t i = 1; i + 3 <= n; i++) {
+        if ((unsigned char)s[i] != 0xE2 || (unsigned char)s[i + 1] != 0x96 || (unsigned char)s[i + 2] != 0x81) continue;
+        if (!safe_cut(b, s, i)) continue;
+        if (tokenize_word(b, w, cache, s + start, i - start, 0, out)) return -1;
+        start = i;
+    }
+    return tokenize_word(b, w, cache, s + start, n - start, 0, out);
 }

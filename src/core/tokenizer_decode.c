@@ -23,6 +23,7 @@ typedef struct tk_stage {
     int fused_in; /* input is chunks of one token rather than a list of tokens */
     int hold_all;
     tk_buf held;
+    tk_buf tmp;      /* this stage's output under construction */
     size_t n_in;     /* tokens received */
     size_t stripped; /* Strip on a fused input: leading characters removed so far */
     int lead_done;
@@ -35,26 +36,38 @@ static int out_append(om_detok *d, size_t k, const char *s, size_t n) { return f
 /* ---- per-token rules (HF's decode_chain for one token) ----------------------------------------- */
 
 static int apply_replace(om_detok *d, size_t k, const tk_decoder *dec, const char *s, size_t n) {
-    tk_ranges hits = {0};
-    tk_matcher m;
-    if (tk_matcher_init(&m)) return -1;
-    int rc = tk_regex_find_all(&dec->re, &m, s, n, &hits);
-    tk_matcher_free(&m);
-    if (rc) {
+    tk_buf *o = &d->stages[k].tmp;
+    o->len = 0;
+    int rc = tk_buf_reserve(o, n);
+    if (rc) return -1;
+    if (dec->literal && dec->pattern_len) {
+        /* the common case (U+2581 -> ' '): no regex machinery per token */
+        size_t prev = 0;
+        for (size_t i = 0; i + dec->pattern_len <= n && !rc;) {
+            if (s[i] == dec->pattern[0] && !memcmp(s + i, dec->pattern, dec->pattern_len)) {
+                rc = tk_buf_append(o, s + prev, i - prev) || tk_buf_append(o, dec->content, dec->content_len);
+                i += dec->pattern_len;
+                prev = i;
+            } else {
+                i++;
+            }
+        }
+        if (!rc) rc = tk_buf_append(o, s + prev, n - prev);
+    } else {
+        tk_ranges hits = {0};
+        tk_matcher m;
+        if (tk_matcher_init(&m)) return -1;
+        rc = tk_regex_find_all(&dec->re, &m, s, n, &hits);
+        tk_matcher_free(&m);
+        size_t prev = 0;
+        for (size_t i = 0; i < hits.len && !rc; i++) {
+            rc = tk_buf_append(o, s + prev, hits.data[i].start - prev) || tk_buf_append(o, dec->content, dec->content_len);
+            prev = hits.data[i].end;
+        }
+        if (!rc) rc = tk_buf_append(o, s + prev, n - prev);
         free(hits.data);
-        return -1;
     }
-    tk_buf o = {0};
-    size_t prev = 0;
-    for (size_t i = 0; i < hits.len && !rc; i++) {
-        rc = tk_buf_append(&o, s + prev, hits.data[i].start - prev) || tk_buf_append(&o, dec->content, dec->content_len);
-        prev = hits.data[i].end;
-    }
-    if (!rc) rc = tk_buf_append(&o, s + prev, n - prev);
-    free(hits.data);
-    if (!rc) rc = out_append(d, k, o.data ? o.data : "", o.len);
-    tk_buf_free(&o);
-    return rc;
+    return rc ? -1 : out_append(d, k, o->data, o->len);
 }
 
 static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
@@ -95,42 +108,40 @@ static int strip_token(om_detok *d, size_t k, const tk_decoder *dec, const char 
 }
 
 static int metaspace_token(om_detok *d, size_t k, const tk_decoder *dec, const char *s, size_t n, int first) {
-    tk_buf o = {0};
-    int rc = 0;
+    tk_buf *o = &d->stages[k].tmp;
+    o->len = 0;
+    int rc = tk_buf_reserve(o, n);
     size_t prev = 0;
     for (size_t i = 0; i + (size_t)dec->repl_len <= n && !rc;) {
         if (!memcmp(s + i, dec->repl, (size_t)dec->repl_len)) {
-            rc = tk_buf_append(&o, s + prev, i - prev);
-            if (!rc && !(first && dec->prepend_scheme != TK_PREPEND_NEVER)) rc = tk_buf_append(&o, " ", 1);
+            rc = tk_buf_append(o, s + prev, i - prev);
+            if (!rc && !(first && dec->prepend_scheme != TK_PREPEND_NEVER)) rc = tk_buf_append(o, " ", 1);
             i += (size_t)dec->repl_len;
             prev = i;
         } else {
             i += (size_t)tk_utf8_len((unsigned char)s[i]);
         }
     }
-    if (!rc) rc = tk_buf_append(&o, s + prev, n - prev);
-    if (!rc) rc = out_append(d, k, o.data ? o.data : "", o.len);
-    tk_buf_free(&o);
-    return rc;
+    if (!rc) rc = tk_buf_append(o, s + prev, n - prev);
+    return rc ? -1 : out_append(d, k, o->data, o->len);
 }
 
 static int bpe_suffix_token(om_detok *d, size_t k, const tk_decoder *dec, const char *s, size_t n, int last) {
-    tk_buf o = {0};
-    int rc = 0;
+    tk_buf *o = &d->stages[k].tmp;
+    o->len = 0;
+    int rc = tk_buf_reserve(o, n);
     size_t prev = 0;
     for (size_t i = 0; dec->pattern_len && i + dec->pattern_len <= n && !rc;) {
         if (!memcmp(s + i, dec->pattern, dec->pattern_len)) {
-            rc = tk_buf_append(&o, s + prev, i - prev) || tk_buf_append(&o, last ? "" : " ", last ? 0 : 1);
+            rc = tk_buf_append(o, s + prev, i - prev) || tk_buf_append(o, last ? "" : " ", last ? 0 : 1);
             i += dec->pattern_len;
             prev = i;
         } else {
             i++;
         }
     }
-    if (!rc) rc = tk_buf_append(&o, s + prev, n - prev);
-    if (!rc) rc = out_append(d, k, o.data ? o.data : "", o.len);
-    tk_buf_free(&o);
-    return rc;
+    if (!rc) rc = tk_buf_append(o, s + prev, n - prev);
+    return rc ? -1 : out_append(d, k, o->data, o->len);
 }
 
 /* A token's bytes for the ByteLevel decoder: each character mapped back to its byte, or the
@@ -152,19 +163,15 @@ static int bytelevel_bytes(tk_buf *dst, const char *s, size_t n) {
 }
 
 static int bytelevel_emit(om_detok *d, size_t k, tk_stage *st, int final) {
-    tk_buf o = {0};
-    size_t used = tk_utf8_lossy_append(&o, (const unsigned char *)st->held.data, st->held.len, final);
-    if (used == (size_t)-1) {
-        tk_buf_free(&o);
-        return -1;
-    }
+    tk_buf *o = &st->tmp;
+    o->len = 0;
+    size_t used = tk_utf8_lossy_append(o, (const unsigned char *)st->held.data, st->held.len, final);
+    if (used == (size_t)-1) return -1;
     if (used) {
         memmove(st->held.data, st->held.data + used, st->held.len - used);
         st->held.len -= used;
     }
-    int rc = o.len ? out_append(d, k, o.data, o.len) : 0;
-    tk_buf_free(&o);
-    return rc;
+    return o->len ? out_append(d, k, o->data, o->len) : 0;
 }
 
 /* ---- the stage machine --------------------------------------------------------------------------- */
@@ -347,7 +354,10 @@ int om_detok_finish(om_detok *d, const char **text, size_t *len) {
 
 void om_detok_free(om_detok *d) {
     if (!d) return;
-    for (size_t i = 0; i < d->n_stages; i++) tk_buf_free(&d->stages[i].held);
+    for (size_t i = 0; i < d->n_stages; i++) {
+        tk_buf_free(&d->stages[i].held);
+        tk_buf_free(&d->stages[i].tmp);
+    }
     free(d->stages);
     tk_buf_free(&d->out);
     free(d);

@@ -247,6 +247,8 @@ typedef struct {
     int32_t byte_fallback_id[256]; /* <0xNN> ids, -1 if missing */
     int32_t byte_char_id[256];     /* ids of the GPT-2 byte characters, -1 if missing */
     int byte_char_complete;        /* all 256 present: raw bytes can index byte_char_id */
+    int cut_ok;                    /* long pieces may be cut before U+2581 (tk_bpe_tokenize) */
+    tk_strmap cut_block;           /* characters that must not precede such a cut */
 } tk_bpe;
 
 struct cJSON;
