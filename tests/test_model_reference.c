@@ -181,7 +181,7 @@ int main(void) {
     closedir(d);
     for (int i = 0; i < models; i++) {
         char mdir[4400], ref[4500];
-        snprintf(mdir, sizeof mdir, "%s/%s", dir, names[i]);
+        snprintf(mdir, sizeof mdir, "%.4000s/%.255s", dir, names[i]);
         snprintf(ref, sizeof ref, "%s/reference.json", mdir);
         char *text = om_test_read_file(ref, NULL);
         if (!text) continue;

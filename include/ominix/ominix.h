@@ -72,6 +72,9 @@ int om_decode(om_context *ctx, const om_batch *batch);
 const float *om_get_logits(const om_context *ctx, int i);
 /* Forgets the cached positions of a sequence. */
 void om_context_clear_seq(om_context *ctx, int seq);
+/* Keeps the longest cached prefix of the sequence that equals tokens[0..n) and forgets the
+ * rest; returns its length. The caller then decodes tokens from that position on. */
+int om_context_reuse_prefix(om_context *ctx, int seq, const int32_t *tokens, int n);
 
 #ifdef __cplusplus
 }

@@ -62,19 +62,27 @@ int om_generate(om_context *ctx, const int32_t *prompt, int n_prompt, const om_g
         return om_errorf("prompt of %d tokens plus %d to generate exceeds the context of %d positions", n_prompt,
                          p->max_tokens, ctx->n_ctx);
     st->prompt_tokens = n_prompt;
-    om_context_clear_seq(ctx, seq);
-    int32_t *seqs = malloc((size_t)n_prompt * sizeof(int32_t)), *pos = malloc((size_t)n_prompt * sizeof(int32_t));
+    int first = 0;
+    if (p->reuse_cache) {
+        /* At least the last prompt token is run again: its logits start the generation. */
+        first = om_context_reuse_prefix(ctx, seq, prompt, n_prompt - 1);
+    } else {
+        om_context_clear_seq(ctx, seq);
+    }
+    st->cached_tokens = first;
+    const int n_run = n_prompt - first;
+    int32_t *seqs = malloc((size_t)n_run * sizeof(int32_t)), *pos = malloc((size_t)n_run * sizeof(int32_t));
     if (!seqs || !pos) {
         free(seqs);
         free(pos);
         return om_errorf("out of memory");
     }
-    for (int i = 0; i < n_prompt; i++) {
+    for (int i = 0; i < n_run; i++) {
         seqs[i] = seq;
-        pos[i] = i;
+        pos[i] = first + i;
     }
     double t0 = om_now_seconds();
-    om_batch b = {n_prompt, prompt, seqs, pos, NULL};
+    om_batch b = {n_run, prompt + first, seqs, pos, NULL};
     int rc = om_decode(ctx, &b);
     free(seqs);
     free(pos);

@@ -30,6 +30,7 @@ typedef struct om_generate_params {
     int max_tokens;
     int ignore_eos;
     int seq;            /* the context's sequence slot to use */
+    int reuse_cache;    /* keep the part of the prompt already in the sequence's cache */
     om_pick_fn pick;    /* NULL: greedy */
     void *pick_user;
     om_token_fn on_token;
@@ -39,11 +40,12 @@ typedef struct om_generate_params {
 typedef struct om_generate_stats {
     int prompt_tokens, generated_tokens;
     int decode_steps; /* forward passes after the prefill */
+    int cached_tokens; /* prompt tokens found in the cache, not recomputed */
     double prefill_seconds, decode_seconds;
     int stopped_by_eos;
 } om_generate_stats;
 
-/* Clears the sequence, runs the prompt, and generates. */
+/* Runs the prompt (all of it, or with reuse_cache what is not cached yet) and generates. */
 int om_generate(om_context *ctx, const int32_t *prompt, int n_prompt, const om_generate_params *p, om_generate_stats *stats);
 
 double om_now_seconds(void);

@@ -148,7 +148,8 @@ int om_context_create(om_model *model, const om_context_params *params, om_conte
     c->n_seq_max = p.n_seq_max;
     c->n_batch = p.n_batch;
     c->seq_len = calloc((size_t)p.n_seq_max, sizeof(int32_t));
-    if (!c->seq_len) {
+    c->tokens = calloc((size_t)p.n_seq_max * (size_t)p.n_ctx, sizeof(int32_t));
+    if (!c->seq_len || !c->tokens) {
         om_errorf("out of memory");
         goto fail;
     }
@@ -170,6 +171,7 @@ void om_context_free(om_context *c) {
     if (c->impl) c->model->family->context_free(c);
     om_kv_cache_free(&c->kv);
     free(c->seq_len);
+    free(c->tokens);
     free(c->logits);
     free(c);
 }
@@ -179,6 +181,18 @@ size_t om_context_kv_bytes(const om_context *c) { return om_kv_cache_bytes(&c->k
 
 void om_context_clear_seq(om_context *c, int seq) {
     if (seq >= 0 && seq < c->n_seq_max) c->seq_len[seq] = 0;
+}
+
+int om_context_reuse_prefix(om_context *c, int seq, const int32_t *tokens, int n) {
+    if (seq < 0 || seq >= c->n_seq_max) return 0;
+    const int32_t *have = c->tokens + (size_t)seq * (size_t)c->n_ctx;
+    int len = c->seq_len[seq], keep = 0;
+    while (keep < len && keep < n && have[keep] == tokens[keep]) keep++;
+    /* A ring cache has overwritten older positions with the later ones being dropped, so
+     * only a cache that the new tokens extend as a whole can be kept. */
+    if (c->kv.n_ctx < c->n_ctx && keep < len) keep = 0;
+    c->seq_len[seq] = keep;
+    return keep;
 }
 
 static int validate_batch(om_context *c, const om_batch *b) {
@@ -229,7 +243,10 @@ int om_decode(om_context *c, const om_batch *b) {
     }
     free(want);
     if (rc) return -1;
-    for (int i = 0; i < b->n_tokens; i++) c->seq_len[b->seq[i]] = b->pos[i] + 1;
+    for (int i = 0; i < b->n_tokens; i++) {
+        c->seq_len[b->seq[i]] = b->pos[i] + 1;
+        c->tokens[(size_t)b->seq[i] * (size_t)c->n_ctx + (size_t)b->pos[i]] = b->token[i];
+    }
     c->n_logits = n_want;
     return 0;
 }

@@ -46,6 +46,7 @@ struct om_context {
     om_kv_cache kv;
     int n_ctx, n_seq_max, n_batch;
     int32_t *seq_len; /* cached positions per sequence */
+    int32_t *tokens;  /* [n_seq_max][n_ctx]: the token at each cached position */
     float *logits;    /* [n_logits, n_vocab] on the host */
     int n_logits, logits_cap;
     void *impl; /* the family's scratch buffers */
