@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Tiny random-weight Qwen-family checkpoints and their transformers reference outputs.
+"""Tiny random-weight checkpoints and their transformers reference outputs, for the Qwen
+(Qwen2, Qwen3, Qwen3-MoE), Llama/Mistral/Mixtral and GLM-4 (GLM-4, GLM-4-MoE) families.
 
 For each architecture in MODELS this script
   1. builds a tiny model with transformers from a config,
   2. randomizes every parameter (projections, embeddings, biases, routers, and the RMSNorm
-     weights too, 1 + 0.3*N(0,1)) with a fixed seed, and rounds every parameter to bf16,
+     weights too, 1 + 0.3*N(0,1)) with a fixed seed, and rounds every parameter to bf16; the
+     GLM-4-MoE routers' e_score_correction_bias (a buffer) is randomized too and kept in f32, as
+     released checkpoints store it,
   3. saves it as a bf16 safetensors checkpoint in Hugging Face layout under
-     tests/data/models/<name>/ (config.json rewritten into the layout published Qwen
-     checkpoints use, see write_config; generation_config.json; *.safetensors, sharded for qwen3),
+     tests/data/models/<name>/ (config.json rewritten into the layout published checkpoints of
+     that family use, see write_config; generation_config.json; *.safetensors, sharded for
+     qwen3),
   4. reloads the saved folder with transformers and checks it reproduces the in-memory model
      exactly (so the file holds the standard per-tensor names and the config parses back to the
      same model),
@@ -18,6 +22,10 @@ For each architecture in MODELS this script
 
 The float32 model holds exactly the values stored in bf16, so the only difference between an
 ominix run and the reference is the arithmetic.
+
+For sliding-window models it also checks that transformers applies the window: the same
+weights without a window give the same logits on a prompt within the window and different ones
+on a longer prompt.
 
 Usage:  python3 tools/make_reference.py [--out tests/data/models] [--only qwen3,qwen2]
 Running it twice gives byte-identical files (fixed seeds, one CPU thread); other torch or
@@ -36,6 +44,16 @@ import torch
 import transformers
 from safetensors import safe_open
 from transformers import (
+    Glm4Config,
+    Glm4ForCausalLM,
+    Glm4MoeConfig,
+    Glm4MoeForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    MixtralConfig,
+    MixtralForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
     Qwen3Config,
@@ -188,6 +206,152 @@ MODELS = [
         ),
         generation=dict(bos_token_id=0, eos_token_id=2),
     ),
+    dict(
+        name="llama",
+        cls=(LlamaConfig, LlamaForCausalLM),
+        seed=1101,
+        config=dict(
+            BASE,
+            vocab_size=512,
+            num_hidden_layers=3,
+            head_dim=16,
+            attention_bias=False,
+            mlp_bias=False,
+            tie_word_embeddings=False,
+            rope_theta=500000.0,
+            # Llama 3.1's entry, scaled down so that the 8 frequencies of head_dim 16 fall on
+            # all three sides of the llama3 rule (kept, smoothed, divided by factor).
+            rope_scaling={
+                "factor": 8.0,
+                "high_freq_factor": 4.0,
+                "low_freq_factor": 1.0,
+                "original_max_position_embeddings": 64,
+                "rope_type": "llama3",
+            },
+            pretraining_tp=1,
+            bos_token_id=0,
+            eos_token_id=[1, 2],
+        ),
+        generation=dict(bos_token_id=0, eos_token_id=[1, 2]),
+    ),
+    dict(
+        name="llama_bias",
+        cls=(LlamaConfig, LlamaForCausalLM),
+        seed=1102,
+        # Llama-architecture checkpoints with attention_bias / mlp_bias, head_dim != hidden /
+        # heads, tied embeddings, plain RoPE.
+        config=dict(
+            BASE,
+            vocab_size=500,
+            num_hidden_layers=2,
+            head_dim=32,
+            attention_bias=True,
+            mlp_bias=True,
+            tie_word_embeddings=True,
+            rope_theta=10000.0,
+            rope_scaling=None,
+            bos_token_id=0,
+            eos_token_id=1,
+        ),
+        generation=dict(bos_token_id=0, eos_token_id=1),
+    ),
+    dict(
+        name="mistral",
+        cls=(MistralConfig, MistralForCausalLM),
+        seed=1201,
+        # Mistral 7B v0.1's layout: a sliding window over every layer, here 32 positions, with
+        # prompts longer than it besides the long one.
+        prompt_lengths=[1, 7, 120, 523],
+        config=dict(
+            BASE,
+            vocab_size=512,
+            num_hidden_layers=3,
+            sliding_window=32,
+            tie_word_embeddings=False,
+            rope_theta=10000.0,
+            rope_scaling=None,
+            bos_token_id=0,
+            eos_token_id=1,
+        ),
+        generation=dict(bos_token_id=0, eos_token_id=1),
+    ),
+    dict(
+        name="mixtral",
+        cls=(MixtralConfig, MixtralForCausalLM),
+        seed=1301,
+        config=dict(
+            BASE,
+            vocab_size=512,
+            num_hidden_layers=2,
+            intermediate_size=32,  # each expert
+            num_local_experts=8,
+            num_experts_per_tok=2,
+            router_jitter_noise=0.0,
+            sliding_window=None,
+            tie_word_embeddings=False,
+            rms_norm_eps=1e-5,
+            rope_theta=1000000.0,
+            rope_scaling=None,
+            bos_token_id=0,
+            eos_token_id=1,
+        ),
+        generation=dict(bos_token_id=0, eos_token_id=1),
+    ),
+    dict(
+        name="glm4",
+        cls=(Glm4Config, Glm4ForCausalLM),
+        seed=1401,
+        config=dict(
+            BASE,
+            vocab_size=512,
+            num_hidden_layers=3,
+            head_dim=32,
+            partial_rotary_factor=0.5,
+            attention_bias=True,
+            tie_word_embeddings=False,
+            rms_norm_eps=1e-5,
+            rope_theta=10000.0,
+            rope_scaling=None,
+            pad_token_id=0,
+            eos_token_id=[1, 2, 3],
+        ),
+        generation=dict(eos_token_id=[1, 2, 3], pad_token_id=0),
+    ),
+    dict(
+        name="glm4_moe",
+        cls=(Glm4MoeConfig, Glm4MoeForCausalLM),
+        seed=1501,
+        # GLM-4.5's layout with every routing option in use: 8 experts in 4 groups, the best 2
+        # groups kept, 3 experts per token, 2 shared experts, a dense first layer, scaled
+        # weights; q/k norms on.
+        config=dict(
+            BASE,
+            vocab_size=512,
+            num_hidden_layers=3,
+            head_dim=32,
+            partial_rotary_factor=0.5,
+            intermediate_size=96,  # the dense layer
+            moe_intermediate_size=16,
+            n_routed_experts=8,
+            num_experts_per_tok=3,
+            n_group=4,
+            topk_group=2,
+            n_shared_experts=2,
+            first_k_dense_replace=1,
+            routed_scaling_factor=2.5,
+            norm_topk_prob=True,
+            use_qk_norm=True,
+            attention_bias=True,
+            tie_word_embeddings=False,
+            rms_norm_eps=1e-5,
+            rope_theta=1000000.0,
+            rope_scaling=None,
+            pad_token_id=0,
+            eos_token_id=[1, 2],
+        ),
+        generation=dict(eos_token_id=[1, 2], pad_token_id=0),
+        f32_tensors=("e_score_correction_bias",),
+    ),
 ]
 
 # Standard deviations of the random weights. Linear weights use GAIN / sqrt(fan_in); the
@@ -199,6 +363,11 @@ BIAS_STD = 0.5
 ROUTER_GAIN = 2.0
 NORM_STD = 0.3
 QK_NORM_SCALE = 2.0
+# e_score_correction_bias: comparable to the sigmoid scores it is added to, and mostly
+# negative, so that a kept group's experts often score below zero (below a masked-out group's
+# expert if masking set scores to 0 rather than -inf).
+SCORE_BIAS_MEAN = -0.5
+SCORE_BIAS_STD = 0.3
 
 
 def round_bf16_(p):
@@ -232,6 +401,9 @@ def randomize(model, seed):
                 val = GAIN / math.sqrt(shape[-1]) * torch.randn(shape, generator=gen)
             p.copy_(val)
             round_bf16_(p)
+        for name, b in model.named_buffers():
+            if name.endswith("e_score_correction_bias"):  # kept in f32 (released checkpoints are)
+                b.copy_(SCORE_BIAS_MEAN + SCORE_BIAS_STD * torch.randn(b.shape, generator=gen))
 
 
 def build(spec):
@@ -249,28 +421,37 @@ def legacy_rope(spec):
     return c["rope_theta"], c.get("rope_scaling")
 
 
+def is_qwen(spec):
+    return spec["name"].startswith("qwen")
+
+
 def write_config(spec, out_dir):
-    """Rewrite config.json into the layout of published Qwen checkpoints.
+    """Rewrite config.json into the layout of the family's published checkpoints.
 
     transformers 5 writes rope_parameters / dtype / num_local_experts / layer_types; the
     checkpoints users download (made with transformers 4.x) have rope_theta + rope_scaling,
-    torch_dtype, num_experts, and no layer_types. qwen3_moe_nonorm keeps the native layout.
+    torch_dtype, no layer_types; Qwen-MoE says num_experts (Mixtral keeps num_local_experts,
+    GLM-4-MoE n_routed_experts), GLM-4 a top-level partial_rotary_factor.
+    qwen3_moe_nonorm keeps the native layout.
     """
     path = os.path.join(out_dir, "config.json")
     with open(path) as f:
         cfg = json.load(f)
     if not spec.get("native_config"):
         theta, scaling = legacy_rope(spec)
-        cfg.pop("rope_parameters", None)
+        prf = (cfg.pop("rope_parameters", None) or {}).get("partial_rotary_factor")
         cfg["rope_theta"] = theta
         cfg["rope_scaling"] = scaling
+        if prf is not None:
+            cfg["partial_rotary_factor"] = prf
         cfg["torch_dtype"] = cfg.pop("dtype", "bfloat16")
         cfg.pop("layer_types", None)
-        if "num_local_experts" in cfg:
-            cfg["num_experts"] = cfg.pop("num_local_experts")
-        # Keep sliding_window as published (a number, ignored since use_sliding_window=false).
-        cfg["sliding_window"] = spec["config"].get("sliding_window")
-        cfg["use_sliding_window"] = False
+        if is_qwen(spec):
+            if "num_local_experts" in cfg:
+                cfg["num_experts"] = cfg.pop("num_local_experts")
+            # Keep sliding_window as published (a number, ignored since use_sliding_window=false).
+            cfg["sliding_window"] = spec["config"].get("sliding_window")
+            cfg["use_sliding_window"] = False
         for k in ("pad_token_id",):
             if cfg.get(k) is None:
                 cfg.pop(k, None)
@@ -302,6 +483,8 @@ def saved_tensors(out_dir):
 
 def expected_names(cfg):
     """The tensor names a published checkpoint of this config holds."""
+    if not cfg.model_type.startswith("qwen"):
+        return expected_names_other(cfg)
     names = ["model.embed_tokens.weight", "model.norm.weight"]
     if not cfg.tie_word_embeddings:
         names.append("lm_head.weight")
@@ -334,6 +517,62 @@ def expected_names(cfg):
     return sorted(names)
 
 
+def expected_names_other(cfg):
+    """expected_names for the Llama/Mistral/Mixtral and GLM-4 families."""
+    t = cfg.model_type
+    names = ["model.embed_tokens.weight", "model.norm.weight"]
+    if not cfg.tie_word_embeddings:
+        names.append("lm_head.weight")
+    gated = ("gate_proj", "up_proj", "down_proj")
+    for i in range(cfg.num_hidden_layers):
+        p = f"model.layers.{i}."
+        names += [p + "input_layernorm.weight", p + "post_attention_layernorm.weight"]
+        names += [p + f"self_attn.{x}_proj.weight" for x in "qkvo"]
+        if getattr(cfg, "attention_bias", False):
+            # Llama biases all four; GLM-4 and GLM-4-MoE q, k and v only.
+            names += [p + f"self_attn.{x}_proj.bias" for x in ("qkvo" if t == "llama" else "qkv")]
+        if t == "glm4_moe" and cfg.use_qk_norm:
+            names += [p + "self_attn.q_norm.weight", p + "self_attn.k_norm.weight"]
+        if t == "mixtral":
+            names.append(p + "block_sparse_moe.gate.weight")
+            for e in range(cfg.num_local_experts):
+                names += [p + f"block_sparse_moe.experts.{e}.{w}.weight" for w in ("w1", "w2", "w3")]
+        elif t == "glm4":
+            names += [p + "post_self_attn_layernorm.weight", p + "post_mlp_layernorm.weight"]
+            names += [p + "mlp.gate_up_proj.weight", p + "mlp.down_proj.weight"]
+        elif t == "glm4_moe" and i >= cfg.first_k_dense_replace:
+            names += [p + "mlp.gate.weight", p + "mlp.gate.e_score_correction_bias"]
+            for e in range(cfg.n_routed_experts):
+                names += [p + f"mlp.experts.{e}.{w}.weight" for w in gated]
+            names += [p + f"mlp.shared_experts.{w}.weight" for w in gated]
+        else:
+            names += [p + f"mlp.{w}.weight" for w in gated]
+            if getattr(cfg, "mlp_bias", False):
+                names += [p + f"mlp.{w}.bias" for w in gated]
+    return sorted(names)
+
+
+@torch.no_grad()
+def check_window(spec, model, prompts):
+    """The model's sliding window must change the logits exactly where a prompt exceeds it."""
+    w = model.config.sliding_window
+    assert model.config._attn_implementation == "eager"
+    c = copy.deepcopy(spec["config"])
+    c["sliding_window"] = None
+    cfg_cls, model_cls = spec["cls"]
+    full = model_cls._from_config(cfg_cls(**c), attn_implementation="eager", dtype=torch.float32)
+    full.load_state_dict(model.state_dict())
+    full.eval()
+    for _, ids in prompts:
+        x = torch.tensor([ids], dtype=torch.long)
+        a = model(input_ids=x, use_cache=False).logits
+        b = full(input_ids=x, use_cache=False).logits
+        same = torch.equal(a[:, :w], b[:, :w])
+        d = float((a - b).abs().max())
+        if not same or (len(ids) > w and d < 1e-2):
+            raise SystemExit(f"{spec['name']}: window {w} not applied as expected ({len(ids)} tokens, max |d| {d})")
+
+
 @torch.no_grad()
 def greedy_case(model, name, prompt_ids):
     ids = list(prompt_ids)
@@ -360,11 +599,9 @@ def greedy_case(model, name, prompt_ids):
     return {"name": name, "prompt_ids": [int(t) for t in prompt_ids], "steps": steps}
 
 
-def make_prompts(vocab, seed):
+def make_prompts(vocab, seed, lengths=PROMPT_LENGTHS):
     gen = torch.Generator().manual_seed(seed)
-    return [
-        (f"len{n}", torch.randint(0, vocab, (n,), generator=gen).tolist()) for n in PROMPT_LENGTHS
-    ]
+    return [(f"len{n}", torch.randint(0, vocab, (n,), generator=gen).tolist()) for n in lengths]
 
 
 def write_reference(path, arch, cases):
@@ -405,6 +642,13 @@ def make_one(spec, out_root):
     if spec.get("max_shard_size"):
         save_kw["max_shard_size"] = spec["max_shard_size"]
     bf16 = copy.deepcopy(model).to(torch.bfloat16)
+    # Tensors released checkpoints keep in f32 (named by suffix) go back to their f32 values.
+    f32_names = spec.get("f32_tensors", ())
+    if f32_names:
+        with torch.no_grad():
+            for (n, b), (_, src) in zip(bf16.named_buffers(), model.named_buffers()):
+                if n.endswith(f32_names):
+                    b.data = src.data.clone()
     bf16.save_pretrained(out_dir, safe_serialization=True, **save_kw)
     del bf16
     write_config(spec, out_dir)
@@ -417,16 +661,17 @@ def make_one(spec, out_root):
         missing = sorted(set(exp) - set(tensors))
         extra = sorted(set(tensors) - set(exp))
         raise SystemExit(f"{name}: tensor names differ: missing {missing[:8]} extra {extra[:8]}")
-    bad = [k for k, (_, dt, _) in tensors.items() if dt != "BF16"]
+    want_dtype = {k: "F32" if f32_names and k.endswith(f32_names) else "BF16" for k in tensors}
+    bad = [k for k, (_, dt, _) in tensors.items() if dt != want_dtype[k]]
     if bad:
-        raise SystemExit(f"{name}: non-bf16 tensors {bad[:5]}")
+        raise SystemExit(f"{name}: tensors of an unexpected dtype {bad[:5]}")
     nshards = len({fn for (_, _, fn) in tensors.values()})
     if spec.get("max_shard_size"):
         assert os.path.exists(os.path.join(out_dir, "model.safetensors.index.json"))
         assert 2 <= nshards <= 3, f"{name}: {nshards} shards"
 
     # Reload the folder: same config semantics, same weights, bit-identical logits.
-    prompts = make_prompts(model.config.vocab_size, spec["seed"] + 77)
+    prompts = make_prompts(model.config.vocab_size, spec["seed"] + 77, spec.get("prompt_lengths", PROMPT_LENGTHS))
     _, model_cls = spec["cls"]
     re = model_cls.from_pretrained(out_dir, dtype=torch.float32, attn_implementation="eager")
     re.eval()
@@ -435,13 +680,16 @@ def make_one(spec, out_root):
         a = model(input_ids=x, use_cache=False).logits
         b = re(input_ids=x, use_cache=False).logits
     ra, rb = model.model.rotary_emb, re.model.rotary_emb
-    want = (spec["config"].get("rope_scaling") or {}).get("type", "default")
+    scaling = spec["config"].get("rope_scaling") or {}
+    want = scaling.get("rope_type", scaling.get("type", "default"))
     if not (ra.rope_type == rb.rope_type == want and ra.attention_scaling == rb.attention_scaling
             and torch.equal(ra.inv_freq, rb.inv_freq)):
         raise SystemExit(f"{name}: RoPE differs after reload: {ra.rope_type} {rb.rope_type} want {want}")
     if not torch.equal(a, b):
         raise SystemExit(f"{name}: reloaded checkpoint differs, max |d| {float((a - b).abs().max())}")
     del re
+    if getattr(model.config, "sliding_window", None) and not is_qwen(spec):
+        check_window(spec, model, prompts)
 
     cases = [greedy_case(model, n, p) for n, p in prompts]
     write_reference(os.path.join(out_dir, "reference.json"), arch, cases)

@@ -5,9 +5,13 @@
 #include "core/model.h"
 
 extern const om_family om_family_qwen;
+extern const om_family om_family_mistral;
+extern const om_family om_family_glm4;
 
 static const om_family *const families[] = {
     &om_family_qwen,
+    &om_family_mistral,
+    &om_family_glm4,
 };
 
 const om_family *om_family_find(const char *model_type) {
