@@ -777,6 +777,66 @@ static int has_byte_at_least(const char *s, size_t n, unsigned char lim) {
     return 0;
 }
 
+/* Whether NFC can be cut before this character: it is a starter that never composes with what
+ * precedes it and has no canonical decomposition of its own (else it might be a singleton or an
+ * exclusion). Below U+0300 all characters qualify; above, marks and anything with a nonzero
+ * combining class do not (every second half of a composition is one of those, apart from the
+ * Hangul jamo, excluded too). */
+static int nfc_boundary(uint32_t cp) {
+    if (cp < 0x300) return 1;
+    if (cp >= 0x1100 && cp <= 0x11FF) return 0;
+    const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)cp);
+    if (p->combining_class || p->category == UTF8PROC_CATEGORY_MN || p->category == UTF8PROC_CATEGORY_MC ||
+        p->category == UTF8PROC_CATEGORY_ME)
+        return 0;
+    return !(p->decomp_seqindex != UINT16_MAX && p->decomp_type == 0);
+}
+
+static int unicode_normalize(int kind, const char *s, size_t n, tk_buf *out);
+
+/* NFC is local: between two cut points the result depends only on the text there. Copy runs
+ * of boundary characters and normalize only the stretches around the others, from the cut
+ * before the preceding character to the next cut. Returns 0 with *changed = 0 when there is
+ * nothing to do. */
+static int nfc_by_regions(const char *s, size_t n, tk_buf *out, int *changed) {
+    size_t copied = 0, prev_start = 0, i = 0;
+    tk_buf tmp = {0};
+    *changed = 0;
+    while (i < n) {
+        if ((unsigned char)s[i] < 0xCC) {
+            prev_start = i;
+            i += (size_t)tk_utf8_len((unsigned char)s[i]);
+            continue;
+        }
+        uint32_t cp;
+        int l = tk_utf8_decode(s + i, &cp);
+        if (nfc_boundary(cp)) {
+            prev_start = i;
+            i += (size_t)l;
+            continue;
+        }
+        size_t start = i > 0 ? prev_start : 0, end = i + (size_t)l;
+        while (end < n) {
+            l = tk_utf8_decode(s + end, &cp);
+            if (nfc_boundary(cp)) break;
+            end += (size_t)l;
+        }
+        if (!*changed) {
+            out->len = 0;
+            *changed = 1;
+        }
+        if (tk_buf_append(out, s + copied, start - copied) || unicode_normalize(TK_NORM_NFC, s + start, end - start, &tmp) ||
+            tk_buf_append(out, tmp.data, tmp.len)) {
+            tk_buf_free(&tmp);
+            return -1;
+        }
+        copied = i = prev_start = end;
+    }
+    int rc = *changed ? tk_buf_append(out, s + copied, n - copied) : 0;
+    tk_buf_free(&tmp);
+    return rc;
+}
+
 static int unicode_normalize(int kind, const char *s, size_t n, tk_buf *out) {
     int opts = UTF8PROC_STABLE;
     switch (kind) {
@@ -803,10 +863,7 @@ static int apply_normalizer(const tk_normalizer *nz, tk_matcher *m, const char *
     out->len = 0;
     switch (nz->kind) {
     case TK_NORM_NFC:
-        /* Below U+0300 every character is already composed and none combines with another. */
-        if (!has_byte_at_least(s, n, 0xCC)) return 0;
-        *changed = 1;
-        return unicode_normalize(nz->kind, s, n, out);
+        return nfc_by_regions(s, n, out, changed);
     case TK_NORM_NFD:
     case TK_NORM_NFKC:
     case TK_NORM_NFKD:
