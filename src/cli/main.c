@@ -14,6 +14,7 @@ static const cli_command commands[] = {
     {"generate", cmd_generate, "generate tokens from a prompt"},
     {"bench", cmd_bench, "measure prefill and decode speed and peak memory"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
+    {"chat-template", cmd_chat_template, "print the prompt a model's chat template makes of messages"},
 };
 
 static void usage(FILE *f) {
