@@ -232,6 +232,50 @@ static void check_errors(void) {
         om_tokenizer_free(tok);
     }
 
+    /* tokenizer_config.json: an extra added token from added_tokens_decoder, bos/eos as
+     * {"content": ...} objects */
+    {
+        const char *dir = om_test_tmpdir("tok_config");
+        char path[4200];
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        snprintf(json, sizeof json, "{%s, \"added_tokens\": [{\"id\": 3, \"content\": \"<s>\", \"special\": true}]}",
+                 MINI_MODEL);
+        om_test_write_file(path, json, strlen(json));
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+        const char *cfg = "{\"added_tokens_decoder\": {\"4\": {\"content\": \"<extra>\", \"special\": true, "
+                          "\"normalized\": false}}, \"bos_token\": {\"content\": \"<s>\"}, \"eos_token\": \"<extra>\"}";
+        om_test_write_file(path, cfg, strlen(cfg));
+        rc = om_tokenizer_load(dir, &tok);
+        CHECKF(rc == 0, "config: %s", om_last_error());
+        if (!rc) {
+            int32_t *ids;
+            size_t n;
+            CHECK(om_tokenizer_bos_id(tok) == 3 && om_tokenizer_eos_id(tok) == 4 && om_tokenizer_pad_id(tok) == -1);
+            CHECK(om_tokenizer_encode(tok, "ab<extra>a", 10, 0, &ids, &n) == 0 && n == 3 && ids[0] == 2 && ids[1] == 4 &&
+                  ids[2] == 0);
+            free(ids);
+            CHECK(om_tokenizer_is_special(tok, 4) && om_tokenizer_vocab_size(tok) == 5);
+            om_tokenizer_free(tok);
+        }
+    }
+
+    /* a decoder that needs the whole fused text (ByteFallback after Fuse) still streams exactly */
+    snprintf(json, sizeof json,
+             "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"<0x41>\": 1}, \"merges\": []}, "
+             "\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Fuse\"}, {\"type\": \"ByteFallback\"}]}}");
+    rc = load_json_text("tok_holdall", json, &tok);
+    CHECKF(rc == 0, "hold-all decoder: %s", om_last_error());
+    if (!rc) {
+        static const int32_t one[] = {1}, two[] = {0, 1};
+        char *out;
+        CHECK(om_tokenizer_decode(tok, one, 1, 0, &out, NULL) == 0 && !strcmp(out, "A"));
+        free(out);
+        CHECK(om_tokenizer_decode(tok, two, 2, 0, &out, NULL) == 0 && !strcmp(out, "a<0x41>"));
+        free(out);
+        CHECK(stream_matches(tok, two, 2, 0, "a<0x41>"));
+        om_tokenizer_free(tok);
+    }
+
     /* invalid UTF-8 input: the error names the byte offset */
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/tokenizers/qwen3", OM_TEST_DATA_DIR);
