@@ -406,7 +406,7 @@ int main(void) {
     check_cli();
     /* the real ones, then small ones trained by the reference tool for the other options */
     static const char *names[] = {"qwen3", "llama2", "synth_bytelevel", "synth_metaspace", "synth_suffix",
-                                  "synth_split", "synth_nodecoder"};
+                                  "synth_split", "synth_nodecoder", "synth_regex"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) check_tokenizer(names[i]);
     check_errors();
     check_threads();

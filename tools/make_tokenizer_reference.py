@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "tests", "data", "tokenizers")
 NAMES = ["qwen3", "llama2"]
 # Small tokenizers trained here on the corpus, to pin options the two real ones do not use.
-SYNTH = ["synth_bytelevel", "synth_metaspace", "synth_suffix", "synth_split", "synth_nodecoder"]
+SYNTH = ["synth_bytelevel", "synth_metaspace", "synth_suffix", "synth_split", "synth_nodecoder", "synth_regex"]
 
 
 def build_corpus():
@@ -149,7 +149,8 @@ def build_corpus():
               "Hello World!", "hello world", "HELLO WORLD", "Hello World Hello World", "ß ß", " ß ", "aßb", "Maß ß.",
               "<SEP>", "<sep>", "a<SEP>b", "<Sep> <pad> <PAD>", "think thinking rethink", "3.14 and 42!", "aeiou AEIOU xyz",
               "Question? Answer! Done.", "2024年3月15日", "日本語のテキスト", "  padded  ", "UNKNOWN ✓ ☃ chars ⚡⚡",
-              "ＡＢＣ ﬁ ① ㎏", "İstanbul", "ÀÉÎÕÜ àéîõü"]:
+              "ＡＢＣ ﬁ ① ㎏", "İstanbul", "ÀÉÎÕÜ àéîõü", "<a\nb>c;d", "deadBEEF cafe 0x1f", "line one\n  line two  \nend",
+              "x\u180ey\u00a0z\u2003w", "ABab Ab ſ ß", "a\u0301b\u00b2c\u2167d_e\u200de\u24b6f\u0660g\u00aah"]:
         add(s)
     # --- seeded random strings over many ranges ----------------------------------------------------
     rng = random.Random(20240611)
@@ -248,11 +249,26 @@ def build_synthetic(corpus):
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", t.token_to_id("[CLS]")), ("[SEP]", t.token_to_id("[SEP]"))])
     out["synth_split"] = t
-    # No normalizer, no decoder (decode joins tokens with spaces), byte level without regex.
+    # A ByteLevel normalizer, no pre-tokenizer, no decoder (decode joins tokens with spaces).
     t = Tokenizer(models.BPE())
-    t.pre_tokenizer = pt.ByteLevel(add_prefix_space=False, use_regex=False)
+    t.normalizer = nm.ByteLevel()
     train(t, vocab_size=700, initial_alphabet=pt.ByteLevel.alphabet(), special_tokens=["<|end|>"])
     out["synth_nodecoder"] = t
+    # Oniguruma regex syntax whose meaning differs from PCRE2's (\\w, \\s, \\h, (?m), ^/$ per
+    # line), contiguous digits; the regexes see the text itself, ByteLevel maps it last.
+    t = Tokenizer(models.BPE())
+    t.pre_tokenizer = pt.Sequence([
+        pt.Split(Regex("(?m)<[^>]*?>.*?;"), "isolated"),
+        pt.Split(Regex("^\\s+|\\s+$"), "isolated"),
+        pt.Split(Regex("\\h{2,}"), "isolated"),
+        pt.Split(Regex("\\w+|[^\\w\\s]+|\\s+"), "isolated"),
+        pt.Split(Regex("(?i:ab|ſ)"), "merged_with_next"),
+        pt.Digits(individual_digits=False),
+        pt.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    t.decoder = dc.ByteLevel()
+    train(t, vocab_size=900, initial_alphabet=pt.ByteLevel.alphabet())
+    out["synth_regex"] = t
     for name, tok in out.items():
         os.makedirs(os.path.join(DATA, name), exist_ok=True)
         tok.save(os.path.join(DATA, name, "tokenizer.json"))
