@@ -227,7 +227,114 @@ static void test_bad_inputs(void) {
     expect_error("unknown command", "frobnicate", "frobnicate");
 }
 
+/* Collects the ids and the concatenated "text" of a --json run. */
+static int parse_json_run(const char *o, int32_t *ids, int cap, char *text, size_t text_cap, char *finish) {
+    int n = 0;
+    text[0] = 0;
+    const char *s = o;
+    while (*s) {
+        const char *nl = strchr(s, '\n');
+        if (!nl) break;
+        char *line = strndup(s, (size_t)(nl - s));
+        cJSON *j = cJSON_Parse(line);
+        free(line);
+        s = nl + 1;
+        if (!j) return -1;
+        if (cJSON_IsTrue(cJSON_GetObjectItem(j, "done"))) {
+            const cJSON *fr = cJSON_GetObjectItem(j, "finish_reason");
+            if (finish && cJSON_IsString(fr)) snprintf(finish, 16, "%s", fr->valuestring);
+        } else if (n < cap) {
+            ids[n++] = (int32_t)cJSON_GetObjectItem(j, "id")->valuedouble;
+            const cJSON *t = cJSON_GetObjectItem(j, "text");
+            if (cJSON_IsString(t)) strncat(text, t->valuestring, text_cap - strlen(text) - 1);
+        }
+        cJSON_Delete(j);
+    }
+    return n;
+}
+
+/* Text in, text out on a random-weight Qwen3 with the real Qwen3 tokenizer: the text path
+ * must agree with the token path and with the tokenizer, and sampling must follow its seed. */
+static void test_text_generation(void) {
+    const char *dir = om_test_tmpdir("text_model");
+    CHECK(dir && om_test_make_text_model(dir, "qwen3", 151936, "[151645, 151643]") == 0);
+    char mdir[4096], args[16384];
+    snprintf(mdir, sizeof mdir, "%s", dir);
+
+    /* The chat-templated prompt, as `ominix chat-template` renders it, tokenized. */
+    char msgs[4300];
+    snprintf(msgs, sizeof msgs, "%s/messages.json", mdir);
+    const char *conv = "[{\"role\": \"user\", \"content\": \"What is the capital of France?\"}]";
+    CHECK(om_test_write_file(msgs, conv, strlen(conv)) == 0);
+    snprintf(args, sizeof args, "chat-template --model '%s' --messages '%s' --add-generation-prompt", mdir, msgs);
+    CHECKF(cli(args) == 0, "chat-template: %s", err);
+    CHECK(strstr(out, "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n") != NULL);
+    char rendered[4096];
+    snprintf(rendered, sizeof rendered, "%.4000s", out);
+    char rpath[4300];
+    snprintf(rpath, sizeof rpath, "%s/rendered.txt", mdir);
+    om_test_write_file(rpath, rendered, strlen(rendered));
+    snprintf(args, sizeof args, "tokenize --model '%s' --json < '%s'", mdir, rpath);
+    CHECKF(cli(args) == 0, "tokenize: %s", err);
+    cJSON *arr = cJSON_Parse(out);
+    CHECK(cJSON_IsArray(arr));
+    char ids_arg[4096] = "";
+    for (int i = 0; i < cJSON_GetArraySize(arr); i++)
+        snprintf(ids_arg + strlen(ids_arg), sizeof ids_arg - strlen(ids_arg), "%s%d", i ? "," : "",
+                 (int)cJSON_GetArrayItem(arr, i)->valuedouble);
+    cJSON_Delete(arr);
+
+    int32_t a[64], b[64];
+    char ta[8192], tb[8192], finish[16] = "";
+    snprintf(args, sizeof args,
+             "generate --model '%s' --prompt 'What is the capital of France?' --max-tokens 12 --temperature 0 --json",
+             mdir);
+    CHECKF(cli(args) == 0, "generate --prompt: %s", err);
+    int na = parse_json_run(out, a, 64, ta, sizeof ta, finish);
+    snprintf(args, sizeof args, "generate --model '%s' --prompt-ids %s --max-tokens 12 --temperature 0 --json", mdir,
+             ids_arg);
+    CHECKF(cli(args) == 0, "generate --prompt-ids: %s", err);
+    int nb = parse_json_run(out, b, 64, tb, sizeof tb, NULL);
+    CHECKF(na > 0 && na == nb && !memcmp(a, b, sizeof(int32_t) * (size_t)na) && !strcmp(ta, tb),
+           "text prompt and its token ids generate differently (%d vs %d tokens)", na, nb);
+    CHECK(!strcmp(finish, "stop") || !strcmp(finish, "length"));
+
+    /* Plain output is the same text. */
+    snprintf(args, sizeof args,
+             "generate --model '%s' --prompt 'What is the capital of France?' --max-tokens 12 --temperature 0", mdir);
+    CHECK(cli(args) == 0);
+    size_t lo = strlen(out);
+    CHECKF(lo > 0 && out[lo - 1] == '\n' && !strncmp(out, ta, lo - 1) && strlen(ta) == lo - 1, "plain '%s' vs json '%s'",
+           out, ta);
+
+    /* Sampling: the same seed repeats, another seed differs. */
+    int32_t s1[64], s2[64], s3[64];
+    const char *fmt = "generate --model '%s' --prompt hello --raw --max-tokens 16 --ignore-eos --temperature 1.0 "
+                      "--top-p 0.95 --seed %d --json";
+    snprintf(args, sizeof args, fmt, mdir, 7);
+    CHECK(cli(args) == 0);
+    int n1 = parse_json_run(out, s1, 64, ta, sizeof ta, NULL);
+    snprintf(args, sizeof args, fmt, mdir, 7);
+    CHECK(cli(args) == 0);
+    int n2 = parse_json_run(out, s2, 64, tb, sizeof tb, NULL);
+    snprintf(args, sizeof args, fmt, mdir, 8);
+    CHECK(cli(args) == 0);
+    int n3 = parse_json_run(out, s3, 64, tb, sizeof tb, NULL);
+    CHECK(n1 == 16 && n2 == 16 && n3 == 16);
+    CHECK(!memcmp(s1, s2, sizeof s1[0] * 16));
+    CHECK(memcmp(s1, s3, sizeof s1[0] * 16) != 0);
+
+    /* Bad text input. */
+    snprintf(args, sizeof args, "generate --model '%s' --prompt \"$(printf 'bad \\377 byte')\" --raw", mdir);
+    expect_error("invalid UTF-8 prompt", args, "UTF-8");
+    snprintf(args, sizeof args, "generate --model '%s' --prompt hi --temperature -1", mdir);
+    expect_error("negative temperature", args, "temperature");
+    snprintf(args, sizeof args, "generate --model '%s/models/qwen2' --prompt hi", OM_TEST_DATA_DIR);
+    expect_error("text prompt without a tokenizer", args, "tokenizer.json");
+}
+
 int main(void) {
+    test_text_generation();
     test_generate_json();
     test_bad_inputs();
     return om_test_finish();

@@ -44,3 +44,10 @@ const char *om_test_tmpdir(const char *name);
 int om_test_run(const char *cmd, char *out, size_t out_cap, char *err, size_t err_cap);
 
 #endif
+
+/* Writes a random-weight Qwen3 checkpoint (hidden 32, 2 layers, 2 query heads / 1 KV head of
+ * 16, FFN 64, tied embeddings, bf16) with the vocabulary of the tokenizer in
+ * tests/data/tokenizers/<tokenizer>/, whose files it copies beside it, into dir. Meant for
+ * tests of the text paths, whose results are checked for consistency rather than against a
+ * reference. Returns 0 on success. */
+int om_test_make_text_model(const char *dir, const char *tokenizer, int vocab, const char *eos_ids_json);
