@@ -324,6 +324,34 @@ static void test_text_generation(void) {
     CHECK(!memcmp(s1, s2, sizeof s1[0] * 16));
     CHECK(memcmp(s1, s3, sizeof s1[0] * 16) != 0);
 
+    /* Chat: the first answer equals generate's; the second turn reuses the cached prefix;
+     * /reset forgets; /exit ends. */
+    snprintf(args, sizeof args, "generate --model '%s' --prompt hello --max-tokens 6 --temperature 0", mdir);
+    CHECK(cli(args) == 0);
+    char first[4096];
+    snprintf(first, sizeof first, "%.4000s", out);
+    snprintf(args, sizeof args,
+             "printf 'hello\\nand then?\\n/reset\\nhello\\n/exit\\nnever read\\n' | %s chat --model '%s' "
+             "--max-tokens 6 --temperature 0",
+             OM_CLI_PATH, mdir);
+    int rc = om_test_run(args, out, sizeof out, err, sizeof err);
+    CHECKF(rc == 0, "chat exit %d: %s", rc, err);
+    CHECKF(!strncmp(out, first, strlen(first)), "chat's first answer '%s' differs from generate's '%s'", out, first);
+    const char *third = out;
+    for (int k = 0; k < 2 && third; k++) third = strchr(third, '\n') ? strchr(third, '\n') + 1 : NULL;
+    CHECKF(third && !strncmp(third, first, strlen(first)), "the answer after /reset differs: '%s'", out);
+    int turns = 0, cached_second = -1;
+    for (const char *e = err; e && *e; e = strchr(e, '\n') ? strchr(e, '\n') + 1 : NULL) {
+        int gen, prompt_tokens, cached;
+        if (sscanf(e, "[%d tokens, %*f tokens/s; prompt %d tokens, %d from cache", &gen, &prompt_tokens, &cached) == 3) {
+            if (turns == 1) cached_second = cached;
+            turns++;
+        }
+    }
+    CHECKF(turns == 3, "chat reported %d turns: %s", turns, err);
+    CHECKF(cached_second > 5, "the second turn reused %d cached tokens", cached_second);
+    CHECK(strstr(err, "[conversation reset]") != NULL);
+
     /* Bad text input. */
     snprintf(args, sizeof args, "generate --model '%s' --prompt \"$(printf 'bad \\377 byte')\" --raw", mdir);
     expect_error("invalid UTF-8 prompt", args, "UTF-8");

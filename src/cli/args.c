@@ -2,8 +2,13 @@
 #include "cli/args.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "core/sampler.h"
 
 int cli_int(const char *opt, const char *s, long lo, long hi, long *out) {
     char *end;
@@ -71,4 +76,51 @@ const char *cli_value(int argc, char **argv, int *i) {
         return NULL;
     }
     return argv[++*i];
+}
+
+void cli_sampling_init(cli_sampling *s) {
+    s->temperature = s->top_p = s->min_p = s->repeat_penalty = NAN;
+    s->presence_penalty = s->frequency_penalty = 0;
+    s->top_k = -1;
+    s->seed = 0;
+}
+
+int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i) {
+    static const struct {
+        const char *name;
+        size_t offset;
+    } floats[] = {
+        {"--temperature", offsetof(cli_sampling, temperature)},
+        {"--top-p", offsetof(cli_sampling, top_p)},
+        {"--min-p", offsetof(cli_sampling, min_p)},
+        {"--repeat-penalty", offsetof(cli_sampling, repeat_penalty)},
+        {"--presence-penalty", offsetof(cli_sampling, presence_penalty)},
+        {"--frequency-penalty", offsetof(cli_sampling, frequency_penalty)},
+    };
+    const char *a = argv[*i], *v;
+    for (size_t k = 0; k < sizeof floats / sizeof floats[0]; k++) {
+        if (strcmp(a, floats[k].name)) continue;
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        return cli_float(a, v, (double *)((char *)s + floats[k].offset)) ? -1 : 1;
+    }
+    if (!strcmp(a, "--top-k")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        return cli_int(a, v, 0, 1 << 30, &s->top_k) ? -1 : 1;
+    }
+    if (!strcmp(a, "--seed")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        return cli_int(a, v, 0, 0x7fffffffL, &s->seed) ? -1 : 1;
+    }
+    return 0;
+}
+
+void cli_sampling_apply(const cli_sampling *s, om_sampler_params *p) {
+    if (!isnan(s->temperature)) p->temperature = (float)s->temperature;
+    if (s->top_k >= 0) p->top_k = (int)s->top_k;
+    if (!isnan(s->top_p)) p->top_p = (float)s->top_p;
+    if (!isnan(s->min_p)) p->min_p = (float)s->min_p;
+    if (!isnan(s->repeat_penalty)) p->repetition_penalty = (float)s->repeat_penalty;
+    p->presence_penalty = (float)s->presence_penalty;
+    p->frequency_penalty = (float)s->frequency_penalty;
+    p->seed = (uint64_t)s->seed;
 }

@@ -12,4 +12,24 @@ int cli_id_list(const char *opt, const char *s, int32_t **ids, int *n);
 /* The value after option argv[*i], advancing *i; prints an error when it is missing. */
 const char *cli_value(int argc, char **argv, int *i);
 
+/* The sampling options `generate` and `chat` share; NAN / -1 mean "not given". */
+typedef struct cli_sampling {
+    double temperature, top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty;
+    long top_k, seed;
+} cli_sampling;
+
+#define CLI_SAMPLING_HELP                                                                          \
+    "  --temperature T          0 is greedy (default: generation_config.json, else 0)\n"          \
+    "  --top-k K, --top-p P, --min-p P\n"                                                         \
+    "  --repeat-penalty R, --presence-penalty P, --frequency-penalty F\n"                         \
+    "  --seed N                 random seed for sampling (default 0)\n"
+
+void cli_sampling_init(cli_sampling *s);
+/* Consumes argv[*i] (and its value) when it is a sampling option: returns 1 if it was, 0 if
+ * it is another option, -1 on a bad value (error printed). */
+int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i);
+/* Overrides the model's defaults with the options given. */
+struct om_sampler_params;
+void cli_sampling_apply(const cli_sampling *s, struct om_sampler_params *p);
+
 #endif

@@ -3,7 +3,6 @@
  * or token ids (--prompt-ids). Plain output streams the answer to stdout and any reasoning to
  * stderr; --json prints JSON Lines, one object per token with its log-probs and text, then a
  * summary. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,10 +119,7 @@ static void usage(FILE *f) {
             "  --no-thinking            ask thinking models to answer directly (enable_thinking=false)\n"
             "  --prompt-ids IDS         the prompt as token ids\n"
             "  --max-tokens N           tokens to generate (default 256)\n"
-            "  --temperature T          0 is greedy (default: generation_config.json, else 0)\n"
-            "  --top-k K, --top-p P, --min-p P\n"
-            "  --repeat-penalty R, --presence-penalty P, --frequency-penalty F\n"
-            "  --seed N                 random seed for sampling (default 0)\n"
+            CLI_SAMPLING_HELP
             "  --stop TEXT              stop before this text (repeatable)\n"
             "  --ignore-eos             keep generating past end-of-sequence tokens\n"
             "  --logprobs K             with --json: the K most likely tokens of each step\n"
@@ -138,10 +134,14 @@ int cmd_generate(int argc, char **argv) {
     const char *model_dir = NULL, *ids_arg = NULL, *text = NULL, *system_text = NULL, *v;
     const char *stop[MAX_STOP];
     int n_stop = 0, raw = 0, no_thinking = 0, json = 0, ignore_eos = 0;
-    long max_tokens = 256, n_top = 0, threads = 0, n_ctx = 0, seed = 0, top_k = -1;
-    double temperature = NAN, top_p = NAN, min_p = NAN, rep = NAN, presence = 0, frequency = 0;
+    long max_tokens = 256, n_top = 0, threads = 0, n_ctx = 0;
+    cli_sampling sampling;
+    cli_sampling_init(&sampling);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int sr = cli_sampling_option(&sampling, argc, argv, &i);
+        if (sr < 0) return 2;
+        if (sr > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -172,22 +172,6 @@ int cmd_generate(int argc, char **argv) {
             if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1024, &threads)) return 2;
         } else if (!strcmp(a, "--ctx")) {
             if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1 << 24, &n_ctx)) return 2;
-        } else if (!strcmp(a, "--seed")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 0, 0x7fffffffL, &seed)) return 2;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 0, 1 << 30, &top_k)) return 2;
-        } else if (!strcmp(a, "--temperature")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_float(a, v, &temperature)) return 2;
-        } else if (!strcmp(a, "--top-p")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_float(a, v, &top_p)) return 2;
-        } else if (!strcmp(a, "--min-p")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_float(a, v, &min_p)) return 2;
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_float(a, v, &rep)) return 2;
-        } else if (!strcmp(a, "--presence-penalty")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_float(a, v, &presence)) return 2;
-        } else if (!strcmp(a, "--frequency-penalty")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_float(a, v, &frequency)) return 2;
         } else {
             fprintf(stderr, "ominix generate: unknown option '%s' (see 'ominix generate --help')\n", a);
             return 2;
@@ -251,15 +235,7 @@ int cmd_generate(int argc, char **argv) {
     om_completion_params p = {.sampling = tm->defaults, .max_tokens = (int)max_tokens, .ignore_eos = ignore_eos,
                               .stop = stop, .n_stop = n_stop, .reasoning_open = reasoning_open,
                               .on_text = on_text, .on_token = on_token, .user = &out};
-    /* Options given override generation_config.json's defaults (NAN: not given). */
-    if (!isnan(temperature)) p.sampling.temperature = (float)temperature;
-    if (top_k >= 0) p.sampling.top_k = (int)top_k;
-    if (!isnan(top_p)) p.sampling.top_p = (float)top_p;
-    if (!isnan(min_p)) p.sampling.min_p = (float)min_p;
-    if (!isnan(rep)) p.sampling.repetition_penalty = (float)rep;
-    p.sampling.presence_penalty = (float)presence;
-    p.sampling.frequency_penalty = (float)frequency;
-    p.sampling.seed = (uint64_t)seed;
+    cli_sampling_apply(&sampling, &p.sampling);
     om_completion_result res;
     if (om_complete(tm, ctx, prompt, n_prompt, &p, &res)) goto fail;
     if (json) {

@@ -11,7 +11,8 @@ typedef struct {
 } cli_command;
 
 static const cli_command commands[] = {
-    {"generate", cmd_generate, "generate tokens from a prompt"},
+    {"generate", cmd_generate, "generate text (or tokens) from a prompt"},
+    {"chat", cmd_chat, "chat with a model in the terminal"},
     {"bench", cmd_bench, "measure prefill and decode speed and peak memory"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"chat-template", cmd_chat_template, "print the prompt a model's chat template makes of messages"},
