@@ -95,7 +95,7 @@ static void test_matmul(const om_cpu_kernels *ks) {
     static const int Ks[] = {1, 7, 16, 33, 64, 100, 1024};
     /* (N, n0, n1): a range inside one vector, one crossing several panels, a full matrix. */
     static const int ranges[][3] = {{13, 3, 11}, {75, 5, 74}, {36, 0, 36}};
-    for (int dt = 0; dt < OM_DTYPE_COUNT; dt++) {
+    for (int dt = 0; dt < OM_FLOAT_DTYPES; dt++) {
         int cases = 0, failed = 0;
         for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
             for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++)

@@ -140,7 +140,7 @@ static void test_norm_and_elementwise(om_backend *be) {
     CHECKF(worst <= 1e-5, "silu_mul: max error %.2e", worst);
 
     /* Row gather from tables of each dtype. */
-    for (int dt = 0; dt < OM_DTYPE_COUNT; dt++) {
+    for (int dt = 0; dt < OM_FLOAT_DTYPES; dt++) {
         uint16_t t16[4 * 40];
         float t32[4 * 40];
         for (int i = 0; i < 4 * D; i++) {

@@ -3,22 +3,35 @@
 
 #include <stdio.h>
 
+#include "core/quant.h"
+
+static const struct {
+    const char *name;
+    int block;
+    size_t bytes;
+} dtype_info[OM_DTYPE_COUNT] = {
+    [OM_F32] = {"F32", 1, 4},      [OM_F16] = {"F16", 1, 2},        [OM_BF16] = {"BF16", 1, 2},
+    [OM_Q4_0] = {"Q4_0", 32, 18},  [OM_Q4_1] = {"Q4_1", 32, 20},    [OM_Q5_0] = {"Q5_0", 32, 22},
+    [OM_Q5_1] = {"Q5_1", 32, 24},  [OM_Q8_0] = {"Q8_0", 32, 34},    [OM_Q2_K] = {"Q2_K", 256, 84},
+    [OM_Q3_K] = {"Q3_K", 256, 110}, [OM_Q4_K] = {"Q4_K", 256, 144}, [OM_Q5_K] = {"Q5_K", 256, 176},
+    [OM_Q6_K] = {"Q6_K", 256, 210},
+};
+
 size_t om_dtype_size(om_dtype t) {
-    switch (t) {
-    case OM_F32: return 4;
-    case OM_F16: return 2;
-    case OM_BF16: return 2;
-    default: return 0;
-    }
+    return (unsigned)t < OM_DTYPE_COUNT && dtype_info[t].block == 1 ? dtype_info[t].bytes : 0;
 }
 
-const char *om_dtype_name(om_dtype t) {
-    switch (t) {
-    case OM_F32: return "F32";
-    case OM_F16: return "F16";
-    case OM_BF16: return "BF16";
-    default: return "?";
-    }
+const char *om_dtype_name(om_dtype t) { return (unsigned)t < OM_DTYPE_COUNT ? dtype_info[t].name : "?"; }
+
+int om_dtype_is_quantized(om_dtype t) { return (unsigned)t < OM_DTYPE_COUNT && dtype_info[t].block > 1; }
+
+int om_dtype_block_size(om_dtype t) { return (unsigned)t < OM_DTYPE_COUNT ? dtype_info[t].block : 0; }
+
+size_t om_dtype_block_bytes(om_dtype t) { return (unsigned)t < OM_DTYPE_COUNT ? dtype_info[t].bytes : 0; }
+
+size_t om_row_bytes(om_dtype t, int64_t n) {
+    if ((unsigned)t >= OM_DTYPE_COUNT || n < 0 || n % dtype_info[t].block) return 0;
+    return (size_t)(n / dtype_info[t].block) * dtype_info[t].bytes;
 }
 
 om_tensor om_tensor_view(void *data, om_dtype dtype, int ndim, const int64_t *shape) {
@@ -29,6 +42,11 @@ om_tensor om_tensor_view(void *data, om_dtype dtype, int ndim, const int64_t *sh
     int64_t s = (int64_t)om_dtype_size(dtype);
     for (int i = ndim - 1; i >= 0; i--) {
         t.shape[i] = shape[i];
+        if (i == ndim - 1 && om_dtype_is_quantized(dtype)) {
+            t.stride[i] = 0;
+            s = (int64_t)om_row_bytes(dtype, shape[i]);
+            continue;
+        }
         t.stride[i] = s;
         s *= shape[i];
     }
@@ -48,7 +66,12 @@ int64_t om_tensor_nelements(const om_tensor *t) {
 
 int om_tensor_is_contiguous(const om_tensor *t) {
     int64_t s = (int64_t)om_dtype_size(t->dtype);
-    for (int i = t->ndim - 1; i >= 0; i--) {
+    int last = t->ndim - 1;
+    if (om_dtype_is_quantized(t->dtype)) {
+        s = (int64_t)om_row_bytes(t->dtype, t->shape[last]);
+        last--;
+    }
+    for (int i = last; i >= 0; i--) {
         if (t->shape[i] != 1 && t->stride[i] != s) return 0;
         s *= t->shape[i];
     }
@@ -135,6 +158,6 @@ void om_convert_to_f32(float *dst, const void *src, om_dtype dtype, size_t n) {
         for (size_t i = 0; i < n; i++) dst[i] = om_bf16_to_f32(s[i]);
         break;
     }
-    default: break;
+    default: om_dequantize(dtype, src, dst, n); break;
     }
 }

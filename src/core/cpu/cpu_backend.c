@@ -43,9 +43,23 @@ static void matmul_worker(void *arg, int ith, int nth) {
     if (n0 >= n1) return;
     int M = (int)t->x->shape[0], K = (int)t->x->shape[1];
     float *y = t->y->data;
-    size_t ldy = (size_t)t->y->stride[0] / 4;
-    t->k->matmul[t->w->dtype](M, K, t->x->data, (size_t)t->x->stride[0] / 4, t->w->data, (size_t)t->w->stride[0], y, ldy,
-                              (int)n0, (int)n1);
+    size_t ldy = (size_t)t->y->stride[0] / 4, ldx = (size_t)t->x->stride[0] / 4;
+    om_matmul_fn fn = t->k->matmul[t->w->dtype];
+    if (fn) {
+        fn(M, K, t->x->data, ldx, t->w->data, (size_t)t->w->stride[0], y, ldy, (int)n0, (int)n1);
+    } else {
+        /* A format without its own kernel: dequantize 16 weight rows at a time to f32. */
+        float *rows = malloc((size_t)16 * (size_t)K * sizeof(float));
+        if (!rows) abort(); /* a few hundred KB at most; an op has no way to fail */
+        for (long nb = n0; nb < n1; nb += 16) {
+            int cnt = (int)(n1 - nb < 16 ? n1 - nb : 16);
+            for (int r = 0; r < cnt; r++)
+                om_convert_to_f32(rows + (size_t)r * (size_t)K, (const char *)t->w->data + (nb + r) * t->w->stride[0],
+                                  t->w->dtype, (size_t)K);
+            t->k->matmul[OM_F32](M, K, t->x->data, ldx, rows, (size_t)K * sizeof(float), y + nb, ldy, 0, cnt);
+        }
+        free(rows);
+    }
     if (t->bias && t->bias->data) {
         for (int m = 0; m < M; m++) {
             float *yr = y + (size_t)m * ldy;
