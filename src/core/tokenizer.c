@@ -39,6 +39,21 @@ static int jbool(const cJSON *o, const char *k, int dflt) {
     return dflt;
 }
 
+/* A token id from JSON: a whole number in int32 range (checked before any cast). */
+static int json_id(const cJSON *v, int32_t *id) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 2147483647.0) ||
+        v->valuedouble != (double)(int32_t)v->valuedouble)
+        return 0;
+    *id = (int32_t)v->valuedouble;
+    return 1;
+}
+
+/* A small count from JSON (Strip's start/stop); 0 when absent or not a number. */
+static size_t json_count(const cJSON *v) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0)) return 0;
+    return v->valuedouble > 1e6 ? 1000000 : (size_t)v->valuedouble;
+}
+
 static char *dupn(const char *s, size_t n) {
     char *p = malloc(n + 1);
     if (!p) return NULL;
@@ -281,8 +296,8 @@ static int parse_decoder(om_tokenizer *t, const cJSON *j, const char *path) {
         if (!rc && !(d.content = dupn(ch, (size_t)l))) rc = om_errorf("tokenizer: out of memory");
         d.content_len = (size_t)l;
         const cJSON *a = jget(j, "start"), *b = jget(j, "stop");
-        d.start = cJSON_IsNumber(a) && a->valuedouble > 0 ? (size_t)a->valuedouble : 0;
-        d.stop = cJSON_IsNumber(b) && b->valuedouble > 0 ? (size_t)b->valuedouble : 0;
+        d.start = json_count(a);
+        d.stop = json_count(b);
     } else if (!strcmp(type, "Metaspace")) {
         d.kind = TK_DEC_METASPACE;
         char sub[300];
@@ -331,9 +346,8 @@ static int append_ids(int32_t **v, size_t *n, const int32_t *ids, size_t k, int 
 /* Ids of ["token", id] as Roberta/Bert processors store cls and sep. */
 static int pair_id(const cJSON *j, const char *k, const char *path, int32_t *id) {
     const cJSON *v = jget(j, k);
-    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(v, 1)))
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2 || !json_id(cJSON_GetArrayItem(v, 1), id))
         return om_errorf("tokenizer.json: %s.%s must be [token, id]", path, k);
-    *id = (int32_t)cJSON_GetArrayItem(v, 1)->valuedouble;
     return 0;
 }
 
@@ -382,7 +396,11 @@ static int parse_post(om_tokenizer *t, const cJSON *j, const char *path) {
                 }
                 const cJSON *x;
                 cJSON_ArrayForEach(x, ids) {
-                    int32_t id = (int32_t)x->valuedouble;
+                    int32_t id;
+                    if (!json_id(x, &id)) {
+                        rc = om_errorf("tokenizer.json: %s.special_tokens['%s'].ids holds a bad id", path, name);
+                        break;
+                    }
                     if (seen_seq ? append_ids(&suf, &nsuf, &id, 1, 0) : append_ids(&pre, &npre, &id, 1, 0)) {
                         rc = -1;
                         break;
@@ -538,6 +556,24 @@ static char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+static cJSON *parse_json(const char *buf, size_t len, const char *name, const char *where) {
+    /* cJSON passes bytes through unchecked; everything downstream relies on valid UTF-8 */
+    size_t valid = tk_utf8_valid_prefix(buf, len);
+    if (valid != len) {
+        om_errorf("%s: invalid UTF-8 at byte offset %zu%s%s%s", name, valid, where ? " (" : "", where ? where : "",
+                  where ? ")" : "");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!j) {
+        size_t off = end && end >= buf ? (size_t)(end - buf) : 0;
+        om_errorf("%s: invalid JSON at byte offset %zu%s%s%s", name, off, where ? " (" : "", where ? where : "",
+                  where ? ")" : "");
+    }
+    return j;
+}
+
 static cJSON *parse_json_file(const char *path, const char *name, int required, int *failed) {
     *failed = 0;
     size_t len;
@@ -548,13 +584,8 @@ static cJSON *parse_json_file(const char *path, const char *name, int required, 
         om_errorf("%s: cannot read %s: %s", name, path, strerror(errno));
         return NULL;
     }
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!j) {
-        size_t off = end && end >= buf ? (size_t)(end - buf) : 0;
-        *failed = 1;
-        om_errorf("%s: invalid JSON at byte offset %zu (%s)", name, off, path);
-    }
+    cJSON *j = parse_json(buf, len, name, path);
+    if (!j) *failed = 1;
     free(buf);
     return j;
 }
@@ -619,6 +650,27 @@ static int load_json(om_tokenizer *t, const cJSON *root, const cJSON *cfg) {
     return 0;
 }
 
+/* Builds the tokenizer from parsed JSON; takes ownership of (and frees) root and cfg. */
+static int build(cJSON *root, cJSON *cfg, const char *where, om_tokenizer **out) {
+    om_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        cJSON_Delete(root);
+        cJSON_Delete(cfg);
+        return om_errorf("tokenizer: out of memory");
+    }
+    pthread_mutex_init(&t->cache_lock, NULL);
+    int rc = load_json(t, root, cfg);
+    cJSON_Delete(root);
+    cJSON_Delete(cfg);
+    if (rc) {
+        om_error_prefix("loading %s: ", where);
+        om_tokenizer_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
 int om_tokenizer_load(const char *path, om_tokenizer **out) {
     *out = NULL;
     struct stat st;
@@ -641,23 +693,20 @@ int om_tokenizer_load(const char *path, om_tokenizer **out) {
         cJSON_Delete(root);
         return -1;
     }
-    om_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) {
+    return build(root, cfg, json_path, out);
+}
+
+int om_tokenizer_load_buffer(const char *json, size_t len, const char *config_json, size_t config_len,
+                             om_tokenizer **out) {
+    *out = NULL;
+    cJSON *root = parse_json(json, len, "tokenizer.json", NULL);
+    if (!root) return -1;
+    cJSON *cfg = NULL;
+    if (config_json && !(cfg = parse_json(config_json, config_len, "tokenizer_config.json", NULL))) {
         cJSON_Delete(root);
-        cJSON_Delete(cfg);
-        return om_errorf("tokenizer: out of memory");
-    }
-    pthread_mutex_init(&t->cache_lock, NULL);
-    int rc = load_json(t, root, cfg);
-    cJSON_Delete(root);
-    cJSON_Delete(cfg);
-    if (rc) {
-        om_error_prefix("loading %s: ", json_path);
-        om_tokenizer_free(t);
         return -1;
     }
-    *out = t;
-    return 0;
+    return build(root, cfg, "tokenizer.json", out);
 }
 
 void om_tokenizer_free(om_tokenizer *t) {

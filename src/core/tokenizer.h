@@ -36,6 +36,10 @@ typedef struct om_tokenizer om_tokenizer;
 /* Loads `path`: either a tokenizer.json file or a folder holding tokenizer.json (and, if
  * present, tokenizer_config.json, read for added_tokens_decoder and bos/eos tokens). */
 int om_tokenizer_load(const char *path, om_tokenizer **out);
+/* The same from memory: the text of tokenizer.json and, optionally (NULL), of
+ * tokenizer_config.json. */
+int om_tokenizer_load_buffer(const char *json, size_t len, const char *config_json, size_t config_len,
+                             om_tokenizer **out);
 void om_tokenizer_free(om_tokenizer *tok);
 
 typedef struct {

@@ -76,6 +76,9 @@ int tk_bpe_load(tk_bpe *b, const cJSON *model) {
         if ((int64_t)v > max_id) max_id = (int64_t)v;
         idx++;
     }
+    /* ids index dense tables; refuse vocabularies whose ids are absurdly sparse */
+    if (max_id >= (int64_t)n_vocab * 4 + (1 << 20))
+        return om_errorf("tokenizer.json: model.vocab id %lld is far beyond its %d entries", (long long)max_id, n_vocab);
     b->n_ids = (int32_t)(max_id + 1);
     b->piece_off = malloc(((size_t)b->n_ids + 1) * sizeof *b->piece_off);
     b->piece_len = malloc(((size_t)b->n_ids + 1) * sizeof *b->piece_len);
@@ -461,7 +464,8 @@ static int tokenize_word(const tk_bpe *b, tk_bpe_work *w, tk_cache *cache, const
         h = tk_hash(s, n);
         if (cache->slots) {
             tk_cache_slot *slot = cache_find(cache, s, n, h);
-            if (slot->key_len != UINT32_MAX) return tk_ids_append(out, cache->ids.data + slot->ids_off, slot->n_ids);
+            if (slot->key_len != UINT32_MAX)
+                return slot->n_ids ? tk_ids_append(out, cache->ids.data + slot->ids_off, slot->n_ids) : 0;
         }
     }
     size_t n_sym = 0;
@@ -482,7 +486,8 @@ static int tokenize_word(const tk_bpe *b, tk_bpe_work *w, tk_cache *cache, const
     size_t first = out->len;
     for (size_t i = 0; i < n_sym; i++)
         if (w->sym[i].len && tk_ids_push(out, w->sym[i].c)) return -1;
-    if (cache && n < CACHE_MAX_WORD) cache_put(cache, s, n, h, out->data + first, out->len - first);
+    /* (a word can come out empty: unknown characters without an unk token are dropped) */
+    if (cache && n < CACHE_MAX_WORD) cache_put(cache, s, n, h, out->len > first ? out->data + first : NULL, out->len - first);
     return 0;
 }
 

@@ -357,6 +357,7 @@ int tk_utf8_encode(uint32_t cp, char out[4]) {
 }
 
 size_t tk_utf8_lossy_append(tk_buf *out, const unsigned char *s, size_t n, int final) {
+    if (!n) return 0;
     size_t i = 0, run = 0; /* s[run..i) is valid and not yet copied */
     while (i < n) {
         if (s[i] < 0x80) {
