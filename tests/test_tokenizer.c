@@ -208,6 +208,8 @@ static void check_errors(void) {
     expect_load_error("tok_post", json, "unsupported post_processor type 'Magic'");
     /* bad JSON: the offset of the fault */
     expect_load_error("tok_badjson", "{\"model\": {\"type\": \"BPE\",, }}", "invalid JSON at byte offset 26");
+    expect_load_error("tok_badutf8", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"\xff\": 0}, \"merges\": []}}",
+                      "tokenizer.json: invalid UTF-8 at byte offset 37");
     expect_load_error("tok_badmerge",
                       "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a c\"]}}",
                       "model.merges[0]: token 'c' is not in the vocabulary");
