@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "core/sampler.h"
@@ -123,4 +124,18 @@ void cli_sampling_apply(const cli_sampling *s, om_sampler_params *p) {
     p->presence_penalty = (float)s->presence_penalty;
     p->frequency_penalty = (float)s->frequency_penalty;
     p->seed = (uint64_t)s->seed;
+}
+
+const char *cli_default_model(void) {
+    static char path[4096];
+    const char *cache = getenv("OMINIX_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (cache && cache[0]) snprintf(path, sizeof path, "%s", cache);
+    else if (xdg && xdg[0]) snprintf(path, sizeof path, "%s/ominix", xdg);
+    else snprintf(path, sizeof path, "%s/.cache/ominix", home ? home : ".");
+    size_t n = strlen(path);
+    snprintf(path + n, sizeof path - n, "/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if (access(path, R_OK) == 0) return path;
+    fprintf(stderr, "ominix: no --model given and the default model %s is not there (run scripts/fetch-default-model.sh)\n",
+            path);
+    return NULL;
 }

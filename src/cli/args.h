@@ -12,6 +12,11 @@ int cli_id_list(const char *opt, const char *s, int32_t **ids, int *n);
 /* The value after option argv[*i], advancing *i; prints an error when it is missing. */
 const char *cli_value(int argc, char **argv, int *i);
 
+/* The default model (SmolLM2-135M-Instruct, fetched by scripts/fetch-default-model.sh into
+ * OMINIX_CACHE or ~/.cache/ominix) when --model is not given; prints an error and returns
+ * NULL when it is not there. */
+const char *cli_default_model(void);
+
 /* The sampling options `generate` and `chat` share; NAN / -1 mean "not given". */
 typedef struct cli_sampling {
     double temperature, top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty;

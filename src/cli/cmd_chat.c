@@ -55,7 +55,7 @@ static int on_text(void *user, om_text_kind kind, const char *t, size_t n) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ominix chat --model DIR [options]\n"
+    fprintf(f, "usage: ominix chat [--model PATH] [options]\n"
                "  --system TEXT            a system message\n"
                "  --no-thinking            ask thinking models to answer directly\n"
                "  --max-tokens N           most tokens per answer (default 1024)\n" CLI_SAMPLING_HELP
@@ -101,10 +101,7 @@ int cmd_chat(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model_dir) {
-        fprintf(stderr, "ominix chat: --model is required\n");
-        return 2;
-    }
+    if (!model_dir && !(model_dir = cli_default_model())) return 1;
     om_text_model *tm = NULL;
     om_context *ctx = NULL;
     om_model_params mp = om_model_default_params();

@@ -112,7 +112,7 @@ static int on_text(void *user, om_text_kind kind, const char *t, size_t n) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ominix generate --model DIR (--prompt TEXT | --prompt-ids ID,ID,...) [options]\n"
+            "usage: ominix generate [--model PATH] (--prompt TEXT | --prompt-ids ID,ID,...) [options]\n"
             "  --prompt TEXT            a user message, rendered with the model's chat template\n"
             "  --raw                    send --prompt as is, without the chat template\n"
             "  --system TEXT            a system message before the prompt\n"
@@ -177,10 +177,11 @@ int cmd_generate(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model_dir || (!ids_arg == !text)) {
-        fprintf(stderr, "ominix generate: --model and one of --prompt or --prompt-ids are required\n");
+    if (!ids_arg == !text) {
+        fprintf(stderr, "ominix generate: one of --prompt or --prompt-ids is required\n");
         return 2;
     }
+    if (!model_dir && !(model_dir = cli_default_model())) return 1;
     int32_t *prompt = NULL;
     int n_prompt = 0;
     if (ids_arg && cli_id_list("--prompt-ids", ids_arg, &prompt, &n_prompt)) return 2;
