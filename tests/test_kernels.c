@@ -111,6 +111,10 @@ static void test_matmul(const om_cpu_kernels *ks) {
             cases++;
             failed += check_matmul(ks, (om_dtype)dt, M, 3000, 70, 2, 69, 1) != 0;
         }
+        /* Large enough for the packed path's column blocks and row chunks to have several. */
+        cases += 2;
+        failed += check_matmul(ks, (om_dtype)dt, 200, 300, 700, 3, 697, 1) != 0;
+        failed += check_matmul(ks, (om_dtype)dt, 800, 300, 40, 1, 39, 0) != 0;
         CHECKF(failed == 0, "%s matmul %s: %d of %d cases wrong", ks->name, dtype_names[dt], failed, cases);
     }
 }

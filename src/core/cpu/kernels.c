@@ -56,11 +56,9 @@ static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 static void choose(void) {
 #if defined(__x86_64__) || defined(__i386__)
     cpu_features f = detect();
-#ifdef OM_KERNELS_SIMD_READY
     if (f.avx2) have_avx2 = &om_kernels_avx2_set;
     /* The AVX-512 kernels use F/BW/VL/DQ only; avx512_bf16 would need bf16 activations. */
     if (f.avx512) have_avx512 = &om_kernels_avx512_set;
-#endif
     OM_DEBUG("cpu: avx2 %s, avx512 %s, avx512_bf16 %s", f.avx2 ? "yes" : "no", f.avx512 ? "yes" : "no",
              f.avx512_bf16 ? "yes" : "no");
 #endif

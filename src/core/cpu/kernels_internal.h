@@ -21,6 +21,13 @@
 
 /* Largest panel (kc * nr floats) any instruction set uses; it lives on the stack. */
 #define OM_GEMM_PANEL_FLOATS (256 * 32)
+/* The parts of x and of y that the packed path keeps in L2 (see om_gemm_drive). */
+#ifndef OM_GEMM_X_SLICE_FLOATS
+#define OM_GEMM_X_SLICE_FLOATS (192 * 1024)
+#endif
+#ifndef OM_GEMM_Y_BLOCK_FLOATS
+#define OM_GEMM_Y_BLOCK_FLOATS (128 * 1024)
+#endif
 
 typedef struct om_gemm_pieces {
     int mr, nr, kc;   /* register tile of the packed path and its k block */
@@ -55,15 +62,31 @@ static inline void om_gemm_drive(const om_gemm_pieces *p, size_t wsize, int M, i
         }
         return;
     }
+    /* Loop order, outermost first: chunks of rows of x, blocks of columns, k blocks, panels
+     * of nr columns, groups of mr rows. With the k blocks outside the panels, the slice of x
+     * that a k block reads (chunk rows x kc) stays in L2 while the panels of a column block pass
+     * by; the column block bounds the part of y that is read and written once per k block, so
+     * that it stays in L2 too. Both sizes are chosen to share a 2 MiB L2. */
     _Alignas(64) float panel[OM_GEMM_PANEL_FLOATS];
-    for (int n = n0; n < n1; n += p->nr) {
-        int cols = n1 - n < p->nr ? n1 - n : p->nr;
-        for (int k0 = 0; k0 < K; k0 += p->kc) {
-            int kc = K - k0 < p->kc ? K - k0 : p->kc;
-            p->pack(wb + (size_t)n * ldw + (size_t)k0 * wsize, ldw, cols, kc, panel);
-            for (int m = 0; m < M; m += p->mr) {
-                int mr = M - m < p->mr ? M - m : p->mr;
-                p->micro(mr, kc, x + (size_t)m * ldx + k0, ldx, panel, y + (size_t)m * ldy + n, ldy, cols, k0 > 0);
+    int mc = OM_GEMM_X_SLICE_FLOATS / p->kc;
+    mc -= mc % p->mr;
+    for (int m0 = 0; m0 < M; m0 += mc) {
+        int m1 = M - m0 < mc ? M : m0 + mc;
+        int nb = OM_GEMM_Y_BLOCK_FLOATS / (m1 - m0);
+        nb = nb < p->nr ? p->nr : nb - nb % p->nr;
+        for (int b0 = n0; b0 < n1; b0 += nb) {
+            int b1 = n1 - b0 < nb ? n1 : b0 + nb;
+            for (int k0 = 0; k0 < K; k0 += p->kc) {
+                int kc = K - k0 < p->kc ? K - k0 : p->kc;
+                for (int n = b0; n < b1; n += p->nr) {
+                    int cols = b1 - n < p->nr ? b1 - n : p->nr;
+                    p->pack(wb + (size_t)n * ldw + (size_t)k0 * wsize, ldw, cols, kc, panel);
+                    for (int m = m0; m < m1; m += p->mr) {
+                        int mr = m1 - m < p->mr ? m1 - m : p->mr;
+                        p->micro(mr, kc, x + (size_t)m * ldx + k0, ldx, panel, y + (size_t)m * ldy + n, ldy,
+                                 cols, k0 > 0);
+                    }
+                }
             }
         }
     }
