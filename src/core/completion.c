@@ -40,6 +40,44 @@ static int read_sampling_defaults(const char *dir, om_sampler_params *sp) {
     return 0;
 }
 
+/* The tokenizer and chat template a single-file checkpoint (GGUF) carries, as the JSON of
+ * tokenizer.json and tokenizer_config.json that the model layer made from it. The template's
+ * special tokens (bos_token, ...) are kept for rendering, since a template made from source
+ * text has none. */
+static int load_checkpoint_tokenizer(om_text_model *tm) {
+    const om_model *m = tm->model;
+    char *json = cJSON_PrintUnformatted(m->tokenizer_json);
+    char *cfg = m->tokenizer_config ? cJSON_PrintUnformatted(m->tokenizer_config) : NULL;
+    int rc = !json || (m->tokenizer_config && !cfg) ? om_errorf("out of memory")
+                                                     : om_tokenizer_load_buffer(json, strlen(json), cfg,
+                                                                                cfg ? strlen(cfg) : 0, &tm->tok);
+    free(json);
+    free(cfg);
+    if (rc) return om_error_prefix("%s: ", m->dir);
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(m->tokenizer_config, "chat_template");
+    if (cJSON_IsArray(ct)) {
+        /* named templates: the default one (the first when none is called that) */
+        const cJSON *e, *pick = NULL;
+        cJSON_ArrayForEach(e, ct) {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
+            if (!pick || (cJSON_IsString(name) && !strcmp(name->valuestring, "default"))) pick = e;
+        }
+        ct = pick ? cJSON_GetObjectItemCaseSensitive(pick, "template") : NULL;
+    }
+    if (!cJSON_IsString(ct)) return 0;
+    tm->tmpl = om_chat_template_create(ct->valuestring, strlen(ct->valuestring));
+    if (!tm->tmpl) return om_error_prefix("%s: ", m->dir);
+    tm->template_vars = cJSON_CreateObject();
+    if (!tm->template_vars) return om_errorf("out of memory");
+    static const char *const specials[] = {"bos_token", "eos_token", "unk_token", "pad_token"};
+    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(m->tokenizer_config, specials[i]);
+        if (cJSON_IsString(v) && !cJSON_AddStringToObject(tm->template_vars, specials[i], v->valuestring))
+            return om_errorf("out of memory");
+    }
+    return 0;
+}
+
 int om_text_model_load(const char *dir, const om_model_params *p, om_text_model **out) {
     *out = NULL;
     om_text_model *tm = calloc(1, sizeof *tm);
@@ -48,8 +86,14 @@ int om_text_model_load(const char *dir, const om_model_params *p, om_text_model 
     char path[PATH_MAX];
     struct stat st;
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    if (stat(path, &st) == 0) {
+    const int from_checkpoint = tm->model->tokenizer_json != NULL;
+    if (from_checkpoint) {
+        if (load_checkpoint_tokenizer(tm)) goto fail;
+        snprintf(path, sizeof path, "%s", tm->model->dir);
+    } else if (stat(path, &st) == 0) {
         if (om_tokenizer_load(dir, &tm->tok)) goto fail;
+    }
+    if (tm->tok) {
         if (om_tokenizer_vocab_size(tm->tok) > om_model_n_vocab(tm->model)) {
             om_errorf("%s: the tokenizer has %d tokens but the model's vocabulary has %d", path,
                       om_tokenizer_vocab_size(tm->tok), om_model_n_vocab(tm->model));
@@ -64,6 +108,8 @@ int om_text_model_load(const char *dir, const om_model_params *p, om_text_model 
         int known = 0;
         for (int i = 0; i < m->n_eos; i++) known |= m->eos_ids[i] == eos;
         if (eos >= 0 && !known && m->n_eos < OM_MAX_EOS) m->eos_ids[m->n_eos++] = eos;
+    }
+    if (tm->tok && !from_checkpoint) {
         snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
         char jinja[PATH_MAX];
         snprintf(jinja, sizeof jinja, "%s/chat_template.jinja", dir);
@@ -84,6 +130,7 @@ fail:
 void om_text_model_free(om_text_model *tm) {
     if (!tm) return;
     om_chat_template_free(tm->tmpl);
+    cJSON_Delete(tm->template_vars);
     om_tokenizer_free(tm->tok);
     om_model_free(tm->model);
     free(tm);
@@ -94,7 +141,7 @@ char *om_text_model_render(const om_text_model *tm, const cJSON *messages, const
         om_errorf("model folder '%s' has no chat template (use a raw prompt)", tm->model->dir);
         return NULL;
     }
-    cJSON *extra = cJSON_CreateObject();
+    cJSON *extra = tm->template_vars ? cJSON_Duplicate(tm->template_vars, 1) : cJSON_CreateObject();
     if (!extra) {
         om_errorf("out of memory");
         return NULL;

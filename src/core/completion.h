@@ -18,11 +18,14 @@ typedef struct om_text_model {
     om_model *model;
     om_tokenizer *tok;          /* NULL when the folder has no tokenizer.json */
     om_chat_template *tmpl;     /* NULL when it has no chat template */
+    cJSON *template_vars;       /* special tokens the template sees when they do not come with it
+                                   (a GGUF file's bos_token, eos_token, ...); NULL for folders */
     int thinks;                 /* the vocabulary has <think> and </think> */
     om_sampler_params defaults; /* sampling of generation_config.json (greedy unless do_sample) */
 } om_text_model;
 
-/* Loads the model, and the tokenizer and chat template when the folder has them. */
+/* Loads the model, and the tokenizer and chat template when the folder (or the GGUF file) has
+ * them. */
 int om_text_model_load(const char *dir, const om_model_params *p, om_text_model **out);
 void om_text_model_free(om_text_model *tm);
 

@@ -1,8 +1,12 @@
 /* Loading a model folder, creating contexts, and running validated batches (see model.h and
  * include/ominix/ominix.h). Knows no family: it reads config.json's model_type, asks the
- * registry for the family and hands over. */
+ * registry for the family and hands over. A .gguf file (or a folder holding one and no
+ * config.json) goes through the model layer's GGUF adapter, which gives the same config and
+ * Hugging Face tensor names. */
 #include "core/model.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,21 +47,70 @@ static int read_eos(om_model *m) {
     return 0;
 }
 
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* What `path` names: a Hugging Face folder (returns 0), or a GGUF checkpoint (returns 1 and
+ * its file in gguf): a .gguf file, or a folder without config.json holding exactly one. */
+static int checkpoint_kind(const char *path, char *gguf, size_t size) {
+    struct stat st;
+    if (stat(path, &st) != 0) return om_errorf("model '%s' does not exist", path);
+    if (S_ISREG(st.st_mode)) {
+        if (!ends_with(path, ".gguf"))
+            return om_errorf("model '%s' is a file but not a .gguf checkpoint (give a model folder or a .gguf file)",
+                             path);
+        snprintf(gguf, size, "%s", path);
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) return om_errorf("model '%s' is neither a folder nor a .gguf file", path);
+    char cfg[PATH_MAX];
+    snprintf(cfg, sizeof cfg, "%s/config.json", path);
+    if (stat(cfg, &st) == 0) return 0;
+    DIR *d = opendir(path);
+    if (!d) return om_errorf("model folder '%s': cannot list: %s", path, strerror(errno));
+    int n = 0;
+    char first[256] = "", second[256] = "";
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || !ends_with(de->d_name, ".gguf")) continue;
+        if (n == 0) snprintf(first, sizeof first, "%s", de->d_name);
+        else if (n == 1) snprintf(second, sizeof second, "%s", de->d_name);
+        n++;
+    }
+    closedir(d);
+    if (n == 0) return om_errorf("model folder '%s' has no config.json and no .gguf file", path);
+    if (n > 1)
+        return om_errorf("model folder '%s' has no config.json and %d .gguf files (%s, %s%s); name the file", path, n,
+                         first, second, n > 2 ? ", ..." : "");
+    size_t len = strlen(path);
+    snprintf(gguf, size, "%s%s%s", path, len && path[len - 1] == '/' ? "" : "/", first);
+    return 1;
+}
+
 int om_model_load(const char *dir, const om_model_params *params, om_model **out) {
     *out = NULL;
     om_model_params p = params ? *params : om_model_default_params();
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return om_errorf("model folder '%s' does not exist", dir);
+    char path[PATH_MAX];
+    int kind = checkpoint_kind(dir, path, sizeof path);
+    if (kind < 0) return -1;
     om_model *m = calloc(1, sizeof *m);
     if (!m) return om_errorf("out of memory");
-    m->dir = strdup(dir);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (stat(path, &st) != 0) {
-        om_errorf("model folder '%s' has no config.json", dir);
-        goto fail;
+    if (kind == 1) {
+        /* A GGUF file: the model layer gives it as a Hugging Face folder would be given. */
+        om_checkpoint ck = {0};
+        m->dir = strdup(path);
+        if (om_checkpoint_open_gguf(path, &ck)) goto fail;
+        m->config = ck.config;
+        m->weights = ck.weights;
+        m->tokenizer_json = ck.tokenizer_json;
+        m->tokenizer_config = ck.tokenizer_config;
+    } else {
+        m->dir = strdup(dir);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        if (om_json_read_file(path, &m->config)) goto fail;
     }
-    if (om_json_read_file(path, &m->config)) goto fail;
     const char *type = om_json_string_or(m->config, "config.json", "model_type", "");
     if (!type) goto fail;
     if (!type[0]) {
@@ -72,8 +125,12 @@ int om_model_load(const char *dir, const om_model_params *params, om_model **out
     }
     m->backend = om_backend_cpu_create(p.n_threads);
     if (!m->backend) goto fail;
-    if (om_weights_open_dir(dir, &m->weights)) goto fail;
-    if (m->family->load(m)) goto fail;
+    if (!m->weights && om_weights_open_dir(dir, &m->weights)) goto fail;
+    if (m->family->load(m)) {
+        /* The family's messages say "config.json"; for a GGUF file say which file that was. */
+        if (kind == 1) om_error_prefix("%s: ", path);
+        goto fail;
+    }
     if (read_eos(m)) goto fail;
     OM_INFO("loaded %s (%s family): %d layers, vocabulary %d", dir, m->family->name, m->hp.n_layer, m->hp.n_vocab);
     *out = m;
@@ -89,6 +146,8 @@ void om_model_free(om_model *m) {
     om_weights_free(m->weights);
     om_backend_free(m->backend);
     cJSON_Delete(m->config);
+    cJSON_Delete(m->tokenizer_json);
+    cJSON_Delete(m->tokenizer_config);
     free(m->model_type);
     free(m->dir);
     free(m);

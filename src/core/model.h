@@ -30,10 +30,13 @@ typedef struct om_family om_family;
 
 struct om_model {
     const om_family *family;
-    char *dir;
+    char *dir; /* the model folder, or the checkpoint file (.gguf) */
     char *model_type;
     cJSON *config;
     om_weights *weights;
+    /* What a single-file checkpoint (GGUF) carries in place of a folder's tokenizer.json and
+     * tokenizer_config.json (special tokens, chat_template); NULL for folders. */
+    cJSON *tokenizer_json, *tokenizer_config;
     om_backend *backend;
     om_model_hparams hp;
     int32_t eos_ids[OM_MAX_EOS];
@@ -76,6 +79,20 @@ int om_model_tensor(om_model *m, om_tensor *out, int ndim, int64_t d0, int64_t d
 /* Like om_model_tensor, but an absent tensor leaves out zeroed (data NULL) and succeeds. */
 int om_model_tensor_opt(om_model *m, om_tensor *out, int ndim, int64_t d0, int64_t d1, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+
+/* A checkpoint in another format, given as what a Hugging Face folder would hold: config.json
+ * (with model_type), the tensors under their Hugging Face names, and tokenizer.json /
+ * tokenizer_config.json when the file carries a tokenizer (else NULL). */
+typedef struct om_checkpoint {
+    cJSON *config;
+    om_weights *weights;
+    cJSON *tokenizer_json;
+    cJSON *tokenizer_config;
+} om_checkpoint;
+
+/* Defined by the model layer (src/models/gguf_adapter.c), which knows llama.cpp's architecture
+ * and tensor names: reads a .gguf file into *out (all four freed by the caller on success). */
+int om_checkpoint_open_gguf(const char *path, om_checkpoint *out);
 
 /* Defined by the model layer (src/models/registry.c). NULL when no family runs it. */
 const om_family *om_family_find(const char *model_type);

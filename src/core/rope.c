@@ -18,6 +18,9 @@ static const cJSON *rope_params(const cJSON *config) {
 int om_rope_config_parse(const cJSON *config, const char *file, int head_dim, int interleaved, om_rope_config *out) {
     memset(out, 0, sizeof *out);
     out->head_dim = head_dim;
+    /* The family passes the pairing of its Hugging Face checkpoints; a checkpoint whose q/k rows
+     * were reordered on conversion (GGUF) says which pairing its rows need instead. */
+    if (om_json_bool_or(config, file, OM_ROPE_INTERLEAVED_KEY, interleaved, &interleaved)) return -1;
     out->interleaved = interleaved;
     const cJSON *p = rope_params(config);
     double theta = 10000.0, prf = 1.0;

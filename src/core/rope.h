@@ -23,8 +23,15 @@ typedef struct om_rope_config {
     int truncate;                                      /* yarn */
 } om_rope_config;
 
-/* Reads the rope fields of config.json (`file` names it in errors). n_rot is
- * head_dim * partial_rotary_factor unless the family passes its own (> 0). */
+/* The config key that overrides the family's `interleaved`: true when each head's rotary
+ * pairs are adjacent dimensions (2i, 2i+1), false when they are the halves (i, i + n_rot/2).
+ * Hugging Face configs never carry it; the GGUF adapter sets it when llama.cpp's converter
+ * has reordered the q/k rows (Llama: halves -> adjacent), so that the rows load unchanged. */
+#define OM_ROPE_INTERLEAVED_KEY "ominix.rope_interleaved"
+
+/* Reads the rope fields of config.json (`file` names it in errors); `interleaved` is the
+ * pairing of the family's checkpoints unless the config says otherwise (see above). n_rot is
+ * head_dim * partial_rotary_factor. */
 int om_rope_config_parse(const cJSON *config, const char *file, int head_dim, int interleaved, om_rope_config *out);
 
 /* The table for a forward pass whose largest position is max_pos (only dynamic NTK depends

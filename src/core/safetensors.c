@@ -90,6 +90,8 @@ struct om_weights {
     size_t count, cap;
     uint32_t *slots; /* hash table: index into infos + 1; 0 is an empty slot */
     size_t nslots;   /* a power of two, or 0 */
+    void *owner;     /* om_weights_from_list: what keeps the data mapped, released on free */
+    void (*release)(void *owner);
 };
 
 /* ---- name table ---- */
@@ -158,6 +160,7 @@ void om_weights_free(om_weights *w) {
     free(w->infos);
     free(w->slots);
     free(w->source);
+    if (w->release) w->release(w->owner);
     free(w);
 }
 
@@ -568,7 +571,7 @@ size_t om_weights_file_bytes(const om_weights *w) {
 static int get_found(const om_weight_info *info, int ndim, const int64_t *shape, om_tensor *out) {
     char have[128], want[128];
     if (!info->supported)
-        return om_errorf("%s: tensor '%s' has dtype %s; only F32, F16 and BF16 can be used", info->file, info->name,
+        return om_errorf("%s: tensor '%s' has dtype %s, which ominix cannot compute with", info->file, info->name,
                          info->dtype_name);
     if (ndim < 0 || ndim > OM_MAX_DIMS)
         return om_errorf("%s: tensor '%s': asked for %d dimensions", info->file, info->name, ndim);
@@ -579,8 +582,9 @@ static int get_found(const om_weight_info *info, int ndim, const int64_t *shape,
                          om_shape_str(info->shape, info->ndim, have, sizeof have),
                          om_shape_str(shape, ndim, want, sizeof want));
     /* Kernels read elements through typed pointers. Writers pad the header so that data is
-     * aligned; a file that is not cannot be used in place. */
-    size_t esize = om_dtype_size(info->dtype);
+     * aligned; a file that is not cannot be used in place. Block-quantized rows need only the
+     * alignment of their f16 scales: a row of an odd number of Q8_0 blocks is 2-aligned. */
+    size_t esize = om_dtype_is_quantized(info->dtype) ? 2 : om_dtype_size(info->dtype);
     if ((uintptr_t)info->data % esize != 0)
         return om_errorf("%s: tensor '%s': data is not aligned to %zu bytes (header not padded?)", info->file,
                          info->name, esize);
@@ -600,4 +604,49 @@ int om_weights_get_optional(const om_weights *w, const char *name, int ndim, con
     *found = info != NULL;
     if (!info) return 0;
     return get_found(info, ndim, shape, out);
+}
+
+/* ---- weights over another reader's tensors ---- */
+
+int om_weights_from_list(const char *source, const char *file, size_t file_size, const om_weight_info *infos,
+                         size_t n, void *owner, void (*release)(void *owner), om_weights **out) {
+    *out = NULL;
+    om_weights *w = weights_new(source);
+    st_file *f = w ? add_file(w, file) : NULL;
+    if (!f) {
+        om_weights_free(w);
+        return om_errorf("%s: out of memory", file);
+    }
+    f->size = file_size; /* f->map stays NULL: the owner unmaps */
+    w->infos = calloc(n ? n : 1, sizeof *w->infos);
+    if (!w->infos) {
+        om_weights_free(w);
+        return om_errorf("%s: out of memory", file);
+    }
+    w->cap = n ? n : 1;
+    for (size_t i = 0; i < n; i++) {
+        if (table_find(w, infos[i].name)) {
+            om_errorf("%s: tensor '%s' appears twice", file, infos[i].name);
+            om_weights_free(w);
+            return -1;
+        }
+        if (table_reserve(w) != 0) {
+            om_weights_free(w);
+            return -1;
+        }
+        om_weight_info *info = &w->infos[w->count];
+        *info = infos[i];
+        info->name = strdup(infos[i].name);
+        if (!info->name) {
+            om_weights_free(w);
+            return om_errorf("%s: out of memory", file);
+        }
+        info->file = f->path;
+        w->count++;
+        table_put(w->slots, w->nslots, info->name, (uint32_t)w->count);
+    }
+    w->owner = owner;
+    w->release = release;
+    *out = w;
+    return 0;
 }

@@ -13,7 +13,8 @@
 
 /* One tensor as the file describes it. dtype_name keeps the file's spelling ("BF16", "I64",
  * ...); `supported` is 0 for dtypes ominix cannot compute with, which load fine but cannot be
- * fetched with om_weights_get. */
+ * fetched with om_weights_get. Block-quantized dtypes (from GGUF files) are fetched like the
+ * others; their shape's last dimension is a whole number of blocks. */
 typedef struct om_weight_info {
     const char *name;
     const char *dtype_name;
@@ -43,11 +44,19 @@ size_t om_weights_file_bytes(const om_weights *w);
 
 /* The tensor `name` with exactly this shape (ndim entries) as a host tensor over the mapped
  * data. Fails, naming the tensor and its file, when it is missing, has another shape, or has a
- * dtype that is not f32/f16/bf16. */
+ * dtype ominix cannot compute with. */
 int om_weights_get(const om_weights *w, const char *name, int ndim, const int64_t *shape, om_tensor *out);
 /* Like om_weights_get but a missing tensor is not an error: returns 0 and sets *found = 0. */
 int om_weights_get_optional(const om_weights *w, const char *name, int ndim, const int64_t *shape, om_tensor *out,
                             int *found);
+
+/* Weights over tensors that another reader has mapped (the GGUF adapter gives a .gguf file's
+ * tensors their Hugging Face names this way). Each info is copied, its name too, and its `file`
+ * becomes `file`, which errors then name; the data must stay valid until om_weights_free, which
+ * calls release(owner) (release may be NULL). file_size counts in om_weights_file_bytes. A name
+ * given twice is an error, and on any error the owner is not released. */
+int om_weights_from_list(const char *source, const char *file, size_t file_size, const om_weight_info *infos,
+                         size_t n, void *owner, void (*release)(void *owner), om_weights **out);
 
 /* Parses a safetensors header (the JSON after the 8-byte length) for a file of file_size bytes
  * whose data section starts at data_offset. Exposed for the fuzz target and tests; `label`
