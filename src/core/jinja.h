@@ -25,7 +25,7 @@ void jinja_template_free(jinja_template *t);
 typedef struct {
     size_t max_output;      /* bytes of output and of any string built on the way; 0: 64 MiB */
     int max_depth;          /* nested macro calls; 0: 200 */
-    uint64_t max_iterations; /* loop iterations in one render; 0: 50 million */
+    uint64_t max_iterations; /* loop iterations plus macro calls in one render; 0: 50 million */
 } jinja_limits;
 
 /* Renders with the variables in `vars` (a JSON object, may be NULL). Returns a malloc'd,

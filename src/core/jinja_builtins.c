@@ -17,6 +17,9 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
+/* Whether c is one of the characters of set; NUL is never (strchr would find the terminator). */
+static bool in_set(const char *set, char c) { return c && strchr(set, c); }
+
 static int locate(jctx *c, const jnode *n) {
     if (c->raised) return -1;
     return om_error_prefix("%s %d:%d: ", c->t->name, n->line, n->col);
@@ -282,9 +285,7 @@ static int split_str(jctx *c, const jnode *n, const jstr *s, jv sepv, int64_t ma
                 if (i == n2) break;
                 size_t j = i;
                 if (maxsplit >= 0 && done >= maxsplit) {
-                    j = n2;
-                    /* Python keeps the remainder with its trailing whitespace stripped */
-                    while (j > i && py_isspace(cp[j - 1])) j--;
+                    j = n2; /* the remainder keeps its trailing whitespace, as in Python */
                 } else {
                     while (j < n2 && !py_isspace(cp[j])) j++;
                 }
@@ -304,8 +305,7 @@ static int split_str(jctx *c, const jnode *n, const jstr *s, jv sepv, int64_t ma
                 if (!j) break;
                 size_t i = j;
                 if (maxsplit >= 0 && done >= maxsplit) {
-                    i = 0;
-                    while (i < j && py_isspace(cp[i])) i++;
+                    i = 0; /* the remainder keeps its leading whitespace, as in Python */
                 } else {
                     while (i > 0 && !py_isspace(cp[i - 1])) i--;
                 }
@@ -353,6 +353,48 @@ static bool cp_word(uint32_t c) { return c == '_' || cp_alpha(c) || cp_numeric(c
 
 enum { CASE_UPPER, CASE_LOWER, CASE_TITLE, CASE_CAPITALIZE, CASE_SWAP };
 
+/* The unconditional multi-character mappings of Unicode's SpecialCasing.txt that Python's
+ * str.upper()/lower()/title() apply (how: 0 upper, 1 lower, 2 title); NULL when the simple
+ * one-to-one mapping applies. Greek iota-subscript forms are left to the simple mapping. */
+static const uint32_t *special_case(uint32_t ch, int how) {
+    static const struct {
+        uint32_t cp;
+        uint32_t upper[3], lower[3], title[3];
+    } T[] = {
+        {0x00df, {0x53, 0x53}, {0}, {0x53, 0x73}},
+        {0x0130, {0}, {0x69, 0x307}, {0}},
+        {0x0149, {0x2bc, 0x4e}, {0}, {0x2bc, 0x4e}},
+        {0x01f0, {0x4a, 0x30c}, {0}, {0x4a, 0x30c}},
+        {0x0390, {0x399, 0x308, 0x301}, {0}, {0x399, 0x308, 0x301}},
+        {0x03b0, {0x3a5, 0x308, 0x301}, {0}, {0x3a5, 0x308, 0x301}},
+        {0x0587, {0x535, 0x552}, {0}, {0x535, 0x582}},
+        {0x1e96, {0x48, 0x331}, {0}, {0x48, 0x331}},
+        {0x1e97, {0x54, 0x308}, {0}, {0x54, 0x308}},
+        {0x1e98, {0x57, 0x30a}, {0}, {0x57, 0x30a}},
+        {0x1e99, {0x59, 0x30a}, {0}, {0x59, 0x30a}},
+        {0x1e9a, {0x41, 0x2be}, {0}, {0x41, 0x2be}},
+        {0xfb00, {0x46, 0x46}, {0}, {0x46, 0x66}},
+        {0xfb01, {0x46, 0x49}, {0}, {0x46, 0x69}},
+        {0xfb02, {0x46, 0x4c}, {0}, {0x46, 0x6c}},
+        {0xfb03, {0x46, 0x46, 0x49}, {0}, {0x46, 0x66, 0x69}},
+        {0xfb04, {0x46, 0x46, 0x4c}, {0}, {0x46, 0x66, 0x6c}},
+        {0xfb05, {0x53, 0x54}, {0}, {0x53, 0x74}},
+        {0xfb06, {0x53, 0x54}, {0}, {0x53, 0x74}},
+        {0xfb13, {0x544, 0x546}, {0}, {0x544, 0x576}},
+        {0xfb14, {0x544, 0x535}, {0}, {0x544, 0x565}},
+        {0xfb15, {0x544, 0x53b}, {0}, {0x544, 0x56b}},
+        {0xfb16, {0x54e, 0x546}, {0}, {0x54e, 0x576}},
+        {0xfb17, {0x544, 0x53d}, {0}, {0x544, 0x56d}},
+    };
+    if (ch < 0xdf) return NULL;
+    for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
+        if (T[i].cp == ch) {
+            const uint32_t *m = how == 0 ? T[i].upper : how == 1 ? T[i].lower : T[i].title;
+            return m[0] ? m : NULL;
+        }
+    return NULL;
+}
+
 static jstr *case_str(const jstr *s, int mode) {
     if (s->ascii) {
         jstr *r = jstr_alloc(s->len);
@@ -377,31 +419,54 @@ static jstr *case_str(const jstr *s, int mode) {
     size_t n;
     uint32_t *cp = cps_of(s, &n);
     if (!cp) return NULL;
+    /* full case mappings can expand (ß -> SS), at most three code points each */
+    uint32_t *res = malloc((3 * n + 1) * sizeof *res);
+    if (!res) {
+        free(cp);
+        om_errorf("out of memory");
+        return NULL;
+    }
+    size_t o = 0;
     bool prev_cased = false;
     for (size_t i = 0; i < n; i++) {
         uint32_t ch = cp[i];
         bool cased = cp_cased(ch);
+        int how; /* 0 upper, 1 lower, 2 title */
         switch (mode) {
-        case CASE_UPPER: cp[i] = cp_upper(ch); break;
-        case CASE_LOWER: cp[i] = cp_lower(ch); break;
-        case CASE_TITLE: cp[i] = prev_cased ? cp_lower(ch) : cp_title(ch); break;
-        case CASE_CAPITALIZE: cp[i] = i == 0 ? cp_title(ch) : cp_lower(ch); break;
-        default: cp[i] = cp_upper(ch) != ch ? cp_upper(ch) : cp_lower(ch); break;
+        case CASE_UPPER: how = 0; break;
+        case CASE_LOWER: how = 1; break;
+        case CASE_TITLE: how = prev_cased ? 1 : 2; break;
+        case CASE_CAPITALIZE: how = i == 0 ? 2 : 1; break;
+        default: how = cp_upper(ch) != ch ? 1 : cp_lower(ch) != ch ? 0 : 1; break;
+        }
+        const uint32_t *special = special_case(ch, how);
+        if (special) {
+            for (int k = 0; k < 3 && special[k]; k++) res[o++] = special[k];
+        } else if (how == 1 && ch == 0x3a3) {
+            /* Greek capital sigma lowers to final sigma at the end of a word */
+            bool next_cased = i + 1 < n && cp_cased(cp[i + 1]);
+            res[o++] = prev_cased && !next_cased ? 0x3c2 : 0x3c3;
+        } else {
+            res[o++] = how == 0 ? cp_upper(ch) : how == 1 ? cp_lower(ch) : cp_title(ch);
         }
         prev_cased = cased;
     }
-    jstr *r = str_of_cps(cp, n);
+    jstr *r = str_of_cps(res, o);
     free(cp);
+    free(res);
     return r;
 }
 
-/* jinja2's title filter: capitalize each piece between runs of [-\s({[<]. */
+/* jinja2's title filter: each piece between runs of [-\s({[<] gets piece[0].upper() +
+ * piece[1:].lower(), with Python's full case mappings. */
 static jstr *jinja_title(const jstr *s) {
     size_t n;
     uint32_t *cp = cps_of(s, &n);
     if (!cp) return NULL;
+    jbuf b = {0};
     size_t i = 0;
-    while (i < n) {
+    int rc = 0;
+    while (i < n && !rc) {
         size_t j = i;
         bool delim = cp[i] == '-' || py_isspace(cp[i]) || cp[i] == '(' || cp[i] == '{' || cp[i] == '[' || cp[i] == '<';
         while (j < n) {
@@ -409,13 +474,21 @@ static jstr *jinja_title(const jstr *s) {
             if (d != delim) break;
             j++;
         }
-        cp[i] = cp_upper(cp[i]);
-        for (size_t k = i + 1; k < j; k++) cp[k] = cp_lower(cp[k]);
+        jstr *first = str_of_cps(cp + i, 1), *rest = str_of_cps(cp + i + 1, j - i - 1);
+        jstr *fu = first ? case_str(first, CASE_UPPER) : NULL, *rl = rest ? case_str(rest, CASE_LOWER) : NULL;
+        rc = !fu || !rl || jbuf_put(&b, fu->data, fu->len) || jbuf_put(&b, rl->data, rl->len);
+        jstr_release(first);
+        jstr_release(rest);
+        jstr_release(fu);
+        jstr_release(rl);
         i = j;
     }
-    jstr *r = str_of_cps(cp, n);
     free(cp);
-    return r;
+    if (rc) {
+        jbuf_free(&b);
+        return NULL;
+    }
+    return jbuf_to_str(&b);
 }
 
 static bool is_line_break(uint32_t c) {
@@ -601,8 +674,6 @@ bool jinja_test_exists(const char *name) {
     return false;
 }
 
-bool jinja_filter_exists(const char *name);
-
 static int test_compare(jctx *c, const jnode *n, jv v, jv other, const char *op, int want, bool *out) {
     if (v.kind == JV_UNDEFINED) return jctx_undefined_error(c, n, v);
     if (other.kind == JV_UNDEFINED) return jctx_undefined_error(c, n, other);
@@ -639,7 +710,8 @@ int jinja_test(jctx *c, const jnode *n, const char *name, jv v, jargs *a, bool *
     }
     if (!strcmp(t, "sequence")) {
         NOARGS(t);
-        *out = v.kind == JV_UNDEFINED || v.kind == JV_STR || v.kind == JV_LIST || v.kind == JV_DICT;
+        *out = v.kind == JV_UNDEFINED || v.kind == JV_STR || (v.kind == JV_LIST && !JL_IS_DICT_VIEW(v.u.l)) ||
+               v.kind == JV_DICT;
         return 0;
     }
     if (!strcmp(t, "callable")) { NOARGS(t); *out = v.kind == JV_FUNC || v.kind == JV_UNDEFINED; return 0; }
@@ -659,7 +731,7 @@ int jinja_test(jctx *c, const jnode *n, const char *name, jv v, jargs *a, bool *
         double m;
         if (is_intlike(v) && is_intlike(num)) {
             if (!as_int(num)) return jctx_error(c, n, "integer division or modulo by zero");
-            int64_t r = as_int(v) % as_int(num);
+            int64_t r = as_int(num) == -1 ? 0 : as_int(v) % as_int(num);
             if (r && ((r < 0) != (as_int(num) < 0))) r += as_int(num);
             m = (double)r;
         } else {
@@ -840,7 +912,7 @@ int jinja_percent_format(jctx *c, const jnode *n, jv fmt, jv args, jv *out) {
         }
         char spec[32] = "%";
         size_t sl = 1;
-        while (i < f->len && strchr("-+ #0", f->data[i]) && sl < 8) spec[sl++] = f->data[i++];
+        while (i < f->len && in_set("-+ #0", f->data[i]) && sl < 8) spec[sl++] = f->data[i++];
         while (i < f->len && f->data[i] >= '0' && f->data[i] <= '9' && sl < 16) spec[sl++] = f->data[i++];
         if (i < f->len && f->data[i] == '.') {
             spec[sl++] = f->data[i++];
@@ -875,10 +947,14 @@ int jinja_percent_format(jctx *c, const jnode *n, jv fmt, jv args, jv *out) {
                 else rc = jbuf_printf(&b, spec, sb.p ? sb.p : "");
             }
             jbuf_free(&sb);
-        } else if (strchr("dioxXc", conv)) {
+        } else if (in_set("dioxXc", conv)) {
             if (!is_number(arg)) {
                 jbuf_free(&b);
                 return jctx_error(c, n, "%%%c format: a real number is required, not %s", conv, jv_type_name(arg));
+            }
+            if (arg.kind == JV_FLOAT && !(fabs(arg.u.f) < 9.2e18)) {
+                jbuf_free(&b);
+                return jctx_error(c, n, "cannot convert %g to a 64-bit integer", arg.u.f);
             }
             long long iv = arg.kind == JV_FLOAT ? (long long)arg.u.f : (long long)as_int(arg);
             spec[sl++] = 'l';
@@ -887,7 +963,7 @@ int jinja_percent_format(jctx *c, const jnode *n, jv fmt, jv args, jv *out) {
             spec[sl] = 0;
             snprintf(tmp, sizeof tmp, spec, iv);
             rc = jbuf_put(&b, tmp, strlen(tmp));
-        } else if (strchr("eEfFgG", conv)) {
+        } else if (in_set("eEfFgG", conv)) {
             if (!is_number(arg)) {
                 jbuf_free(&b);
                 return jctx_error(c, n, "must be real number, not %s", jv_type_name(arg));
@@ -913,7 +989,186 @@ fail_loc:
     return locate(c, n);
 }
 
-/* str.format with {}, {0}, {name}, !r/!s and no format spec. */
+/* Python's format(value, spec) for the format-spec mini-language ([[fill]align][sign][#][0]
+ * [width][,|_][.precision][type]) on str, int, bool and float; other types only with an
+ * empty spec. Appends to b. */
+static int format_spec(jctx *c, const jnode *n, jv v, const char *spec, size_t sl, jbuf *b) {
+    if (!sl || (v.kind != JV_STR && !is_number(v))) {
+        if (sl) return jctx_error(c, n, "unsupported format string passed to %s.__format__", jv_type_name(v));
+        return jv_write_str(b, v) ? locate(c, n) : 0;
+    }
+    size_t i = 0;
+    uint32_t fill = ' ';
+    char align = 0, sign = '-', type = 0, grouping = 0;
+    bool alt = false, zero = false;
+    int64_t width = -1, prec = -1;
+    size_t p0 = 0;
+    uint32_t first = (uint32_t)utf8_decode(spec, sl, &p0);
+    if (p0 < sl && in_set("<>=^", spec[p0])) {
+        fill = first;
+        align = spec[p0];
+        i = p0 + 1;
+    } else if (in_set("<>=^", spec[0])) {
+        align = spec[0];
+        i = 1;
+    }
+    if (i < sl && (spec[i] == '+' || spec[i] == '-' || spec[i] == ' ')) sign = spec[i++];
+    if (i < sl && spec[i] == '#') {
+        alt = true;
+        i++;
+    }
+    if (i < sl && spec[i] == '0') {
+        zero = true;
+        i++;
+    }
+    if (i < sl && spec[i] >= '0' && spec[i] <= '9') {
+        width = 0;
+        while (i < sl && spec[i] >= '0' && spec[i] <= '9' && width < 100000) width = width * 10 + (spec[i++] - '0');
+    }
+    if (i < sl && (spec[i] == ',' || spec[i] == '_')) grouping = spec[i++];
+    if (i < sl && spec[i] == '.') {
+        i++;
+        prec = 0;
+        if (i >= sl || spec[i] < '0' || spec[i] > '9') return jctx_error(c, n, "Format specifier missing precision");
+        while (i < sl && spec[i] >= '0' && spec[i] <= '9' && prec < 100000) prec = prec * 10 + (spec[i++] - '0');
+    }
+    bool bad_type = false;
+    if (i < sl) {
+        type = spec[i++];
+        bad_type = !in_set("sdnxXobcfFeEgG%", type);
+    }
+    if (i < sl || bad_type)
+        return jctx_error(c, n, "Invalid format specifier '%.*s'", (int)sl, spec);
+    if (zero && !align) {
+        fill = '0';
+        align = '=';
+    }
+    if (width > (int64_t)c->lim.max_output || prec > 1000) return jctx_error(c, n, "format width or precision too large");
+
+    char body[1200];
+    const char *prefix = "";
+    jstr *sbody = NULL;
+    if (v.kind == JV_STR) {
+        if (type && type != 's') return jctx_error(c, n, "Unknown format code '%c' for object of type 'str'", type);
+        if (sign != '-' || align == '=') return jctx_error(c, n, "Sign not allowed in string format specifier");
+        size_t len = v.u.s->len;
+        if (prec >= 0 && (size_t)prec < jstr_cplen(v.u.s)) {
+            size_t pos = 0;
+            for (int64_t k = 0; k < prec; k++) utf8_decode(v.u.s->data, v.u.s->len, &pos);
+            len = pos;
+        }
+        sbody = jstr_new(v.u.s->data, len);
+        if (!sbody) return locate(c, n);
+        if (!align) align = '<';
+    } else {
+        bool int_form = is_intlike(v) && (!type || in_set("dnxXobc", type));
+        if (is_intlike(v) && !type && prec >= 0) return jctx_error(c, n, "Precision not allowed in integer format specifier");
+        if (v.kind == JV_FLOAT && in_set("dnxXobc", type))
+            return jctx_error(c, n, "Unknown format code '%c' for object of type 'float'", type);
+        bool neg;
+        char digits[1100];
+        if (int_form) {
+            int64_t x = as_int(v);
+            neg = x < 0;
+            uint64_t u = neg ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+            if (type == 'c') {
+                char ub[4];
+                size_t ul = utf8_encode((uint32_t)u, ub);
+                memcpy(digits, ub, ul);
+                digits[ul] = 0;
+                neg = false;
+            } else {
+                int base = type == 'x' || type == 'X' ? 16 : type == 'o' ? 8 : type == 'b' ? 2 : 10;
+                char tmp[70];
+                int k = 0;
+                do {
+                    int d = (int)(u % (uint64_t)base);
+                    tmp[k++] = (char)(d < 10 ? '0' + d : (type == 'X' ? 'A' : 'a') + d - 10);
+                    u /= (uint64_t)base;
+                } while (u);
+                int group = grouping ? (base == 10 ? 3 : 4) : 0, o = 0;
+                for (int j = k - 1; j >= 0; j--) {
+                    digits[o++] = tmp[j];
+                    if (group && j > 0 && j % group == 0) digits[o++] = grouping;
+                }
+                digits[o] = 0;
+                if (alt && base != 10) prefix = type == 'x' ? "0x" : type == 'X' ? "0X" : type == 'o' ? "0o" : "0b";
+            }
+        } else {
+            double x = as_float(v);
+            neg = signbit(x) && !isnan(x);
+            double ax = fabs(x);
+            char t = type ? type : (prec >= 0 ? 'g' : 'r');
+            if (t == '%') ax *= 100.0;
+            if (isinf(ax) || isnan(ax)) {
+                bool up = t == 'F' || t == 'E' || t == 'G';
+                snprintf(digits, sizeof digits, "%s", isnan(ax) ? (up ? "NAN" : "nan") : (up ? "INF" : "inf"));
+            } else if (t == 'r') {
+                jv_format_float(ax, digits, sizeof digits);
+            } else {
+                int pr = prec >= 0 ? (int)prec : 6;
+                char cf = t == '%' ? 'f' : t;
+                char f[16];
+                snprintf(f, sizeof f, "%%.%d%c", pr, cf);
+                snprintf(digits, sizeof digits, f, ax);
+                if (!type && !strpbrk(digits, ".e")) strcat(digits, ".0");
+            }
+            if (grouping && !isinf(ax) && !isnan(ax)) {
+                /* insert separators into the integer part */
+                char tmp[1100];
+                size_t intlen = strcspn(digits, ".e");
+                size_t o = 0;
+                for (size_t j = 0; j < intlen; j++) {
+                    tmp[o++] = digits[j];
+                    size_t left = intlen - j - 1;
+                    if (left && left % 3 == 0) tmp[o++] = grouping;
+                }
+                snprintf(tmp + o, sizeof tmp - o, "%s", digits + intlen);
+                snprintf(digits, sizeof digits, "%s", tmp);
+            }
+            if (t == '%') strcat(digits, "%");
+        }
+        const char *sg = neg ? "-" : sign == '+' ? "+" : sign == ' ' ? " " : "";
+        snprintf(body, sizeof body, "%s%s", sg, prefix);
+        size_t head = strlen(body);
+        snprintf(body + head, sizeof body - head, "%s", digits);
+        if (!align) align = '>';
+        if (align == '=') {
+            /* padding goes between the sign/prefix and the digits */
+            int64_t len = (int64_t)cp_count_bytes(body, strlen(body));
+            jbuf pad = {0};
+            int rc = jbuf_put(&pad, body, head);
+            char fu[4];
+            size_t fl = utf8_encode(fill, fu);
+            for (int64_t k = len; k < width && !rc; k++) rc = jbuf_put(&pad, fu, fl);
+            if (!rc) rc = jbuf_put(&pad, body + head, strlen(body + head));
+            if (rc) {
+                jbuf_free(&pad);
+                return locate(c, n);
+            }
+            sbody = jbuf_to_str(&pad);
+            if (!sbody) return locate(c, n);
+            width = -1;
+        } else {
+            sbody = jstr_cstr(body);
+            if (!sbody) return locate(c, n);
+        }
+    }
+    int64_t len = (int64_t)jstr_cplen(sbody);
+    int64_t pad = width > len ? width - len : 0;
+    int64_t left = align == '>' ? pad : align == '^' ? pad / 2 : 0;
+    char fu[4];
+    size_t fl = utf8_encode(fill, fu);
+    int rc = 0;
+    for (int64_t k = 0; k < left && !rc; k++) rc = jbuf_put(b, fu, fl);
+    if (!rc) rc = jbuf_put(b, sbody->data, sbody->len);
+    for (int64_t k = left; k < pad && !rc; k++) rc = jbuf_put(b, fu, fl);
+    jstr_release(sbody);
+    return rc ? locate(c, n) : 0;
+}
+
+/* str.format with {}, {0}, {name}, !r/!s and format specs (no nested fields or attribute
+ * access in field names). */
 static int str_format(jctx *c, const jnode *n, const jstr *f, jargs *a, jv *out) {
     jbuf b = {.max = c->lim.max_output};
     size_t auto_idx = 0;
@@ -947,11 +1202,18 @@ static int str_format(jctx *c, const jnode *n, const jstr *f, jargs *a, jv *out)
         const char *field = f->data + i + 1;
         size_t fl = e - i - 1;
         char conv = 0;
-        const char *bang = memchr(field, '!', fl), *colon = memchr(field, ':', fl);
+        const char *colon = memchr(field, ':', fl), *spec = NULL;
+        size_t specl = 0;
         if (colon) {
-            jbuf_free(&b);
-            return jctx_error(c, n, "unsupported construct: format spec in str.format");
+            spec = colon + 1;
+            specl = fl - (size_t)(colon - field) - 1;
+            fl = (size_t)(colon - field);
+            if (memchr(spec, '{', specl)) {
+                jbuf_free(&b);
+                return jctx_error(c, n, "unsupported construct: nested fields in a format spec");
+            }
         }
+        const char *bang = memchr(field, '!', fl);
         if (bang) {
             if ((size_t)(bang - field) + 2 != fl) {
                 jbuf_free(&b);
@@ -1000,7 +1262,24 @@ static int str_format(jctx *c, const jnode *n, const jstr *f, jargs *a, jv *out)
                 return jctx_error(c, n, "format key '%.*s' not found", (int)fl, field);
             }
         }
-        if ((conv == 'r' ? jv_write_repr(&b, v) : jv_write_str(&b, v))) goto fail_loc;
+        if (conv) {
+            jbuf cb = {0};
+            if (conv == 'r' ? jv_write_repr(&cb, v) : jv_write_str(&cb, v)) {
+                jbuf_free(&cb);
+                goto fail_loc;
+            }
+            jstr *cs = jbuf_to_str(&cb);
+            if (!cs) goto fail_loc;
+            int r = format_spec(c, n, jv_str(cs), spec, specl, &b);
+            jstr_release(cs);
+            if (r) {
+                jbuf_free(&b);
+                return -1;
+            }
+        } else if (format_spec(c, n, v, spec, specl, &b)) {
+            jbuf_free(&b);
+            return -1;
+        }
         i = e;
     }
     *out = str_or_fail(jbuf_to_str(&b));
@@ -1017,7 +1296,7 @@ enum {
     M_TITLE, M_CAPITALIZE, M_SWAPCASE, M_FIND, M_RFIND, M_INDEX, M_RINDEX, M_COUNT, M_FORMAT, M_JOIN,
     M_SPLITLINES, M_ISDIGIT, M_ISALPHA, M_ISALNUM, M_ISSPACE, M_ISUPPER, M_ISLOWER, M_ISNUMERIC,
     M_ISDECIMAL, M_ZFILL, M_CENTER, M_LJUST, M_RJUST, M_PARTITION, M_RPARTITION, M_REMOVEPREFIX,
-    M_REMOVESUFFIX,
+    M_REMOVESUFFIX, M_EXPANDTABS,
     M_ITEMS, M_KEYS, M_VALUES, M_GET, M_DICT_COPY,
     M_LIST_INDEX, M_LIST_COUNT, M_LIST_COPY,
     M_LOOP_CYCLE, M_LOOP_CHANGED,
@@ -1034,7 +1313,7 @@ static const char *const STR_METHODS[] = {
     [M_ISSPACE] = "isspace", [M_ISUPPER] = "isupper", [M_ISLOWER] = "islower", [M_ISNUMERIC] = "isnumeric",
     [M_ISDECIMAL] = "isdecimal", [M_ZFILL] = "zfill", [M_CENTER] = "center", [M_LJUST] = "ljust",
     [M_RJUST] = "rjust", [M_PARTITION] = "partition", [M_RPARTITION] = "rpartition",
-    [M_REMOVEPREFIX] = "removeprefix", [M_REMOVESUFFIX] = "removesuffix",
+    [M_REMOVEPREFIX] = "removeprefix", [M_REMOVESUFFIX] = "removesuffix", [M_EXPANDTABS] = "expandtabs",
     [M_ITEMS] = "items", [M_KEYS] = "keys", [M_VALUES] = "values", [M_GET] = "get", [M_DICT_COPY] = "copy",
     [M_LIST_INDEX] = "index", [M_LIST_COUNT] = "count", [M_LIST_COPY] = "copy",
     [M_LOOP_CYCLE] = "cycle", [M_LOOP_CHANGED] = "changed",
@@ -1047,14 +1326,14 @@ int jinja_method_id(jv v, const char *name, bool *unsafe) {
     int lo = 0, hi = -1;
     if (v.kind == JV_STR) {
         lo = M_STARTSWITH;
-        hi = M_REMOVESUFFIX;
+        hi = M_EXPANDTABS;
     } else if (v.kind == JV_DICT) {
         static const char *const bad[] = {"clear", "pop", "popitem", "setdefault", "update"};
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
             if (!strcmp(bad[i], name)) *unsafe = true;
         lo = M_ITEMS;
         hi = M_DICT_COPY;
-    } else if (v.kind == JV_LIST) {
+    } else if (v.kind == JV_LIST && !JL_IS_DICT_VIEW(v.u.l)) {
         if (!v.u.l->is_tuple) {
             static const char *const bad[] = {"append", "clear", "pop", "reverse", "insert", "sort", "extend",
                                               "remove"};
@@ -1346,6 +1625,32 @@ static int str_method(jctx *c, const jnode *n, const jstr *s, int id, jargs *a, 
         *out = jv_strn(id == M_REMOVEPREFIX ? s->data + x->len : s->data, s->len - x->len);
         return out->kind == JV_STR ? 0 : locate(c, n);
     }
+    case M_EXPANDTABS: {
+        BIND(mn, {"tabsize", true});
+        int64_t ts = 8;
+        if (has[0] && !want_int(c, n, arg[0], "tabsize", &ts)) return -1;
+        jbuf b = {.max = c->lim.max_output};
+        int64_t col = 0;
+        int rc = 0;
+        for (size_t pos = 0; pos < s->len && !rc;) {
+            size_t st = pos;
+            int ch = utf8_decode(s->data, s->len, &pos);
+            if (ch == '\t') {
+                int64_t k = ts > 0 ? ts - col % ts : 0;
+                for (int64_t i = 0; i < k && !rc; i++) rc = jbuf_putc(&b, ' ');
+                col += k;
+            } else {
+                rc = jbuf_put(&b, s->data + st, pos - st);
+                col = ch == '\n' || ch == '\r' ? 0 : col + 1;
+            }
+        }
+        if (rc) {
+            jbuf_free(&b);
+            return locate(c, n);
+        }
+        *out = str_or_fail(jbuf_to_str(&b));
+        return out->kind == JV_STR ? 0 : locate(c, n);
+    }
     }
     return jctx_error(c, n, "internal error: unknown string method");
 }
@@ -1377,6 +1682,7 @@ int jinja_call_method(jctx *c, const jnode *n, jv self, int id, jargs *a, jv *ou
                 }
                 jlist_push(l, item);
             }
+            l->view = id == M_ITEMS ? JL_ITEMS : id == M_KEYS ? JL_KEYS : JL_VALUES;
             *out = jv_list(l);
             return 0;
         }
@@ -1568,9 +1874,13 @@ int jinja_call_builtin(jctx *c, const jnode *n, int id, jargs *a, jv *out) {
             if (a->npos == 3) v[2] = as_int(a->pos[2]);
         }
         if (!v[2]) return jctx_error(c, n, "range() arg 3 must not be zero");
-        int64_t cnt = 0;
-        if (v[2] > 0 && v[1] > v[0]) cnt = (v[1] - v[0] - 1) / v[2] + 1;
-        if (v[2] < 0 && v[1] < v[0]) cnt = (v[0] - v[1] - 1) / -v[2] + 1;
+        /* the span may not fit in int64 (range(-2**62, 2**62)); then it is too big anyway */
+        int64_t cnt = 0, span;
+        if (v[2] > 0 && v[1] > v[0])
+            cnt = __builtin_sub_overflow(v[1], v[0], &span) ? INT64_MAX : (span - 1) / v[2] + 1;
+        if (v[2] < 0 && v[1] < v[0])
+            cnt = __builtin_sub_overflow(v[0], v[1], &span) || v[2] == INT64_MIN ? INT64_MAX
+                                                                                 : (span - 1) / -v[2] + 1;
         if (cnt > 100000)
             return jctx_error(c, n, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
         jlist *l = jlist_new((size_t)cnt);
@@ -1624,7 +1934,7 @@ int jinja_call_builtin(jctx *c, const jnode *n, int id, jargs *a, jv *out) {
 
 static const char *const FILTERS[] = {
     "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape",
-    "first", "float", "forceescape", "format", "indent", "int", "items", "join", "last", "length", "list",
+    "first", "float", "forceescape", "format", "groupby", "indent", "int", "items", "join", "last", "length", "list",
     "lower", "map", "max", "min", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
     "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique", "upper", "wordcount",
 };
@@ -1674,6 +1984,25 @@ static bool parse_py_int(const jstr *s, int64_t base, int64_t *out) {
     const char *p = t->data, *e = t->data + t->len;
     bool neg = false, ok = false;
     if (p < e && (*p == '+' || *p == '-')) neg = *p++ == '-';
+    if (base == 0) {
+        /* int(s, 0): the prefix decides, and a plain number may not start with 0 */
+        base = 10;
+        if (e - p > 2 && p[0] == '0') {
+            char x = (char)(p[1] | 0x20);
+            base = x == 'x' ? 16 : x == 'o' ? 8 : x == 'b' ? 2 : 10;
+        }
+        if (base == 10 && e - p > 1 && p[0] == '0') {
+            for (const char *q = p; q < e; q++)
+                if (*q != '0' && *q != '_') {
+                    jstr_release(t);
+                    return false;
+                }
+        }
+    }
+    if (base < 2 || base > 36) {
+        jstr_release(t);
+        return false;
+    }
     if (base == 16 && e - p > 2 && p[0] == '0' && (p[1] | 0x20) == 'x') p += 2;
     else if (base == 8 && e - p > 2 && p[0] == '0' && (p[1] | 0x20) == 'o') p += 2;
     else if (base == 2 && e - p > 2 && p[0] == '0' && (p[1] | 0x20) == 'b') p += 2;
@@ -1835,6 +2164,76 @@ static int do_map(jctx *c, const jnode *n, jv v, jargs *a, jv *out) {
     return 0;
 }
 
+/* groupby(attribute): items sorted by the attribute, then runs of equal keys as
+ * (grouper, list) tuples; the grouper keeps the case of the run's first item. */
+static int do_groupby(jctx *c, const jnode *n, jv v, jv attribute, jv deflt, bool cs, jv *out) {
+    jlist *items;
+    if (jctx_to_list(c, n, v, &items)) return -1;
+    size_t cnt = items->n;
+    jv *keys = calloc(cnt + 1, sizeof *keys), *vals = calloc(cnt + 1, sizeof *vals);
+    jv *tk = calloc(cnt + 1, sizeof *tk), *tv = calloc(cnt + 1, sizeof *tv);
+    jlist *res = NULL;
+    int rc = keys && vals && tk && tv ? 0 : jctx_error(c, n, "out of memory");
+    size_t made = 0;
+    for (; !rc && made < cnt; made++) {
+        jv k;
+        if (attr_path(c, n, items->items[made], attribute, &k)) {
+            rc = -1;
+            break;
+        }
+        if (k.kind == JV_UNDEFINED && deflt.kind != JV_UNDEFINED) {
+            jv_release(k);
+            k = jv_retain(deflt);
+        }
+        keys[made] = fold_case(k, cs);
+        jv_release(k);
+        vals[made] = jv_retain(items->items[made]);
+    }
+    if (!rc && cnt > 1)
+        for (size_t i = 0; i < cnt && !rc; i++)
+            if (keys[i].kind == JV_UNDEFINED) rc = jctx_undefined_error(c, n, keys[i]);
+    if (!rc && merge_sort(keys, vals, cnt, false, tk, tv)) rc = locate(c, n);
+    if (!rc && !(res = jlist_new(0))) rc = locate(c, n);
+    for (size_t i = 0; !rc && i < cnt;) {
+        size_t j = i + 1;
+        while (j < cnt && jv_equal(keys[i], keys[j])) j++;
+        jlist *group = jlist_new(j - i), *pair = jlist_new(2);
+        jv grouper;
+        if (!group || !pair || attr_path(c, n, vals[i], attribute, &grouper)) {
+            if (group) jv_release(jv_list(group));
+            if (pair) jv_release(jv_list(pair));
+            rc = -1;
+            break;
+        }
+        if (grouper.kind == JV_UNDEFINED && deflt.kind != JV_UNDEFINED) {
+            jv_release(grouper);
+            grouper = jv_retain(deflt);
+        }
+        for (size_t k = i; k < j; k++) jlist_push(group, jv_retain(vals[k]));
+        pair->is_tuple = true;
+        pair->view = JL_GROUP;
+        jlist_push(pair, grouper);
+        jlist_push(pair, jv_list(group));
+        if (jlist_push(res, jv_list(pair))) rc = locate(c, n);
+        i = j;
+    }
+    for (size_t i = 0; i < made; i++) {
+        jv_release(keys[i]);
+        jv_release(vals[i]);
+    }
+    free(keys);
+    free(vals);
+    free(tk);
+    free(tv);
+    jv_release(jv_list(items));
+    if (rc) {
+        if (res) jv_release(jv_list(res));
+        return -1;
+    }
+    *out = jv_list(res);
+    return 0;
+}
+
 static jstr *html_escape(const jstr *s) {
     jbuf b = {0};
     for (size_t i = 0; i < s->len; i++) {
@@ -1937,7 +2336,7 @@ int jinja_filter(jctx *c, const jnode *n, const char *name, jv v, jargs *a, jv *
     }
     if (!strcmp(f, "length") || !strcmp(f, "count")) {
         NOARGS(f);
-        int64_t len;
+        int64_t len = 0;
         if (len_of(c, n, v, &len)) return -1;
         *out = jv_int(len);
         return 0;
@@ -2133,8 +2532,23 @@ int jinja_filter(jctx *c, const jnode *n, const char *name, jv v, jargs *a, jv *
         if (strcmp(method, "common") && strcmp(method, "ceil") && strcmp(method, "floor"))
             return jctx_error(c, n, "method must be common, ceil or floor");
         if (!strcmp(method, "common")) {
-            if (is_intlike(v) && prec >= 0) *out = jv_int(as_int(v));
-            else *out = jv_float(py_round(as_float(v), prec));
+            if (is_intlike(v) && prec >= 0) {
+                *out = jv_int(as_int(v));
+            } else if (is_intlike(v)) {
+                /* int.__round__ with negative digits: to a multiple of 10**-prec, ties to even */
+                int64_t x = as_int(v), m = 1;
+                for (int64_t k = 0; k < -prec && m <= INT64_MAX / 10; k++) m *= 10;
+                int64_t q = x / m, r = x % m;
+                if (r < 0) {
+                    q--;
+                    r += m;
+                }
+                if (2 * r > m || (2 * r == m && (q & 1))) q++;
+                if (__builtin_mul_overflow(q, m, &x)) return jctx_error(c, n, "integer overflow");
+                *out = jv_int(x);
+            } else {
+                *out = jv_float(py_round(as_float(v), prec));
+            }
         } else {
             double p = pow(10.0, (double)prec), x = as_float(v) * p;
             *out = jv_float((method[0] == 'c' ? ceil(x) : floor(x)) / p);
@@ -2235,9 +2649,9 @@ int jinja_filter(jctx *c, const jnode *n, const char *name, jv v, jargs *a, jv *
             }
             jv key = fold_case(k, cs);
             jv_release(k);
-            if (key.kind == JV_LIST && !key.u.l->is_tuple) {
+            if ((key.kind == JV_LIST && !key.u.l->is_tuple) || key.kind == JV_DICT) {
+                rc = jctx_error(c, n, "unhashable type: '%s'", jv_type_name(key));
                 jv_release(key);
-                rc = jctx_error(c, n, "unhashable type: 'list'");
                 break;
             }
             bool dup = false;
@@ -2334,6 +2748,10 @@ int jinja_filter(jctx *c, const jnode *n, const char *name, jv v, jargs *a, jv *
         }
         *out = acc;
         return 0;
+    }
+    if (!strcmp(f, "groupby")) {
+        BIND(f, {"attribute", false}, {"default", true}, {"case_sensitive", true});
+        return do_groupby(c, n, v, arg[0], has[1] ? arg[1] : jv_undef(), has[2] && jv_truthy(arg[2]), out);
     }
     if (!strcmp(f, "map")) return do_map(c, n, v, a, out);
     if (!strcmp(f, "select")) return do_select(c, n, f, v, a, false, true, out);

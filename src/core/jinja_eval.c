@@ -10,6 +10,7 @@
  * empty, compare equal only to another Undefined, and raise their message ("'x' is
  * undefined", "'dict object' has no attribute 'y'") when an attribute, item, call or
  * arithmetic is applied to them. */
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -154,9 +155,11 @@ static jv undef_missing(jv obj, jv key) {
     return u;
 }
 
+/* Loop iterations and macro calls share one budget: a macro that calls itself twice per
+ * level could otherwise run for ever within the depth limit. */
 static int check_iterations(jctx *c, const jnode *n) {
     if (++c->iterations > c->lim.max_iterations)
-        return jctx_error(c, n, "too many loop iterations (limit %llu)",
+        return jctx_error(c, n, "too many loop iterations and macro calls (limit %llu)",
                           (unsigned long long)c->lim.max_iterations);
     return 0;
 }
@@ -206,6 +209,11 @@ int jctx_getattr(jctx *c, const jnode *n, jv obj, const char *name, jv *out) {
             return 0;
         }
     }
+    if (obj.kind == JV_LIST && obj.u.l->view == JL_GROUP && obj.u.l->n == 2 &&
+        (!strcmp(name, "grouper") || !strcmp(name, "list"))) {
+        *out = jv_retain(obj.u.l->items[name[0] == 'l']);
+        return 0;
+    }
     jv key = jv_cstr(name);
     if (key.kind != JV_STR) return locate(c, n);
     *out = undef_missing(obj, key);
@@ -245,7 +253,7 @@ int jctx_getitem(jctx *c, const jnode *n, jv obj, jv key, jv *out) {
         break;
     }
     case JV_LIST:
-        if (int_key && seq_index(key, obj.u.l->n, &idx)) {
+        if (int_key && !JL_IS_DICT_VIEW(obj.u.l) && seq_index(key, obj.u.l->n, &idx)) {
             *out = jv_retain(obj.u.l->items[idx]);
             return 0;
         }
@@ -378,6 +386,7 @@ static int call_macro(jctx *c, const jnode *n, jfunc *fn, jargs *a, jv *out) {
     const jnode *m = fn->macro;
     if (c->depth >= c->lim.max_depth)
         return jctx_error(c, n, "maximum recursion depth exceeded (%d nested macro calls)", c->lim.max_depth);
+    if (check_iterations(c, n)) return -1;
     bool catch_varargs = m->op & 1, catch_kwargs = m->op & 2;
     if (a->npos > m->nparams && !catch_varargs)
         return jctx_error(c, n, "macro '%s' takes not more than %zu argument(s)", m->name, m->nparams);
@@ -605,7 +614,7 @@ static int eval_slice(jctx *c, const jnode *n, jv obj, const jnode *sl, jv *out)
         }
     }
     if (obj.kind == JV_UNDEFINED) return jctx_undefined_error(c, n, obj);
-    if (obj.kind != JV_LIST && obj.kind != JV_STR) {
+    if ((obj.kind != JV_LIST || JL_IS_DICT_VIEW(obj.u.l)) && obj.kind != JV_STR) {
         *out = undef_fmt("%s has no element slice", jv_object_repr(obj));
         return 0;
     }
@@ -632,11 +641,13 @@ static int eval_slice(jctx *c, const jnode *n, jv obj, const jnode *sl, jv *out)
         jlist *l = jlist_new(0);
         if (!l) return locate(c, n);
         l->is_tuple = obj.u.l->is_tuple;
-        for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
+        for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
             if (jlist_push(l, jv_retain(obj.u.l->items[i]))) {
                 jv_release(jv_list(l));
                 return locate(c, n);
             }
+            if (__builtin_add_overflow(i, step, &i)) break;
+        }
         *out = jv_list(l);
         return 0;
     }
@@ -654,9 +665,10 @@ static int eval_slice(jctx *c, const jnode *n, jv obj, const jnode *sl, jv *out)
     }
     jbuf b = {.max = c->lim.max_output};
     int rc = 0;
-    for (int64_t i = start; !rc && (step > 0 ? i < stop : i > stop); i += step) {
+    for (int64_t i = start; !rc && (step > 0 ? i < stop : i > stop);) {
         if (off) rc = jbuf_put(&b, s->data + off[i], off[i + 1] - off[i]);
         else rc = jbuf_putc(&b, s->data[i]);
+        if (__builtin_add_overflow(i, step, &i)) break;
     }
     free(off);
     if (rc) {
@@ -705,8 +717,6 @@ static int repeat(jctx *c, const jnode *n, jv seq, int64_t times, jv *out) {
     *out = jv_list(l);
     return 0;
 }
-
-int jinja_percent_format(jctx *c, const jnode *n, jv fmt, jv args, jv *out); /* builtins */
 
 static int arith(jctx *c, const jnode *n, int op, jv a, jv b, jv *out) {
     if (a.kind == JV_UNDEFINED) return jctx_undefined_error(c, n, a);
@@ -810,7 +820,8 @@ static int arith(jctx *c, const jnode *n, int op, jv a, jv b, jv *out) {
             *out = jv_str(r);
             return 0;
         }
-        if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->is_tuple == b.u.l->is_tuple) {
+        if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->is_tuple == b.u.l->is_tuple &&
+            !JL_IS_DICT_VIEW(a.u.l) && !JL_IS_DICT_VIEW(b.u.l)) {
             jlist *l = jlist_new(a.u.l->n + b.u.l->n);
             if (!l) return locate(c, n);
             l->is_tuple = a.u.l->is_tuple;
@@ -824,8 +835,10 @@ static int arith(jctx *c, const jnode *n, int op, jv a, jv b, jv *out) {
                               jv_type_name(b), jv_type_name(a));
     }
     if (op == OP_MUL) {
-        if ((a.kind == JV_STR || a.kind == JV_LIST) && intlike(b)) return repeat(c, n, a, ival(b), out);
-        if ((b.kind == JV_STR || b.kind == JV_LIST) && intlike(a)) return repeat(c, n, b, ival(a), out);
+        if ((a.kind == JV_STR || (a.kind == JV_LIST && !JL_IS_DICT_VIEW(a.u.l))) && intlike(b))
+            return repeat(c, n, a, ival(b), out);
+        if ((b.kind == JV_STR || (b.kind == JV_LIST && !JL_IS_DICT_VIEW(b.u.l))) && intlike(a))
+            return repeat(c, n, b, ival(a), out);
         if (a.kind == JV_STR || a.kind == JV_LIST || b.kind == JV_STR || b.kind == JV_LIST)
             return jctx_error(c, n, "can't multiply sequence by non-int of type '%s'",
                               jv_type_name(a.kind == JV_STR || a.kind == JV_LIST ? b : a));
@@ -1189,7 +1202,6 @@ static int exec_for(jctx *c, const jnode *n) {
     jv loopv = {.kind = JV_LOOP};
     loopv.u.loop = lp;
     int flow = 0;
-    c->loop_depth++;
     for (size_t i = 0; i < items->n; i++) {
         if (check_iterations(c, n)) {
             flow = -1;
@@ -1209,7 +1221,6 @@ static int exec_for(jctx *c, const jnode *n) {
         if (flow == FLOW_CONTINUE) flow = 0;
         if (flow) break;
     }
-    c->loop_depth--;
     jv_release(loopv);
     return flow < 0 ? -1 : 0;
 }
@@ -1348,7 +1359,22 @@ static int exec_body(jctx *c, jnode *const *items, size_t n) {
 
 /* ---- render ----------------------------------------------------------------------------- */
 
+static char *render(const jinja_template *t, const cJSON *vars, const jinja_limits *limits, size_t *out_len);
+
+/* Numbers print as Python prints them, with '.' whatever locale the host program chose;
+ * uselocale() switches this thread only. */
 char *jinja_render(const jinja_template *t, const cJSON *vars, const jinja_limits *limits, size_t *out_len) {
+    locale_t c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    locale_t prev = c_locale ? uselocale(c_locale) : (locale_t)0;
+    char *out = render(t, vars, limits, out_len);
+    if (c_locale) {
+        uselocale(prev);
+        freelocale(c_locale);
+    }
+    return out;
+}
+
+static char *render(const jinja_template *t, const cJSON *vars, const jinja_limits *limits, size_t *out_len) {
     jctx c = {.t = t};
     if (limits) c.lim = *limits;
     if (!c.lim.max_output) c.lim.max_output = (size_t)64 << 20;

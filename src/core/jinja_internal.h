@@ -60,9 +60,16 @@ struct jstr {
     char data[];
 };
 
+/* What a list stands for when it is not a plain list: dict views print and behave as
+ * their own types (dict_keys([...]) is not indexable and not JSON serializable); a group
+ * from the groupby filter is a tuple whose items are also .grouper and .list. */
+typedef enum { JL_LIST, JL_KEYS, JL_VALUES, JL_ITEMS, JL_GROUP } jlist_view;
+#define JL_IS_DICT_VIEW(l) ((l)->view >= JL_KEYS && (l)->view <= JL_ITEMS)
+
 struct jlist {
     int32_t rc;
     bool is_tuple;
+    uint8_t view; /* jlist_view */
     size_t n, cap;
     jv *items;
 };
@@ -256,7 +263,7 @@ typedef struct jctx jctx;
 
 /* Builtin globals (range, namespace, dict, raise_exception, strftime_now, ...). */
 typedef enum {
-    BI_RANGE, BI_NAMESPACE, BI_DICT, BI_RAISE, BI_STRFTIME, BI_CYCLER_UNSUPPORTED,
+    BI_RANGE, BI_NAMESPACE, BI_DICT, BI_RAISE, BI_STRFTIME,
 } jbuiltin;
 
 /* Call arguments as evaluated: positional then keyword. */
@@ -298,8 +305,9 @@ int jinja_call_builtin(jctx *c, const jnode *n, int id, jargs *a, jv *out);
 int jinja_loop_attr(jctx *c, const jnode *n, jloop *l, const char *name, jv *out);
 int jinja_call_loop_method(jctx *c, const jnode *n, jloop *l, int id, jargs *a, jv *out);
 
-/* Binds evaluated arguments to named parameters with defaults (NULL default: required).
- * Used by filters and methods so that keyword arguments work as in Python. */
+/* Binds evaluated arguments to named parameters (has_default false: required), borrowing
+ * the values into slots; given[i] tells which were passed. Used by filters and methods so
+ * that keyword arguments work as in Python. */
 typedef struct {
     const char *name;
     bool has_default;
@@ -307,17 +315,21 @@ typedef struct {
 int jargs_bind(jctx *c, const jnode *n, const char *fname, const jparam *params, size_t nparams,
                jargs *a, jv *slots, bool *given);
 
-/* Render limits (see jinja.h). */
+/* Python's str % args (also the format filter). */
+int jinja_percent_format(jctx *c, const jnode *n, jv fmt, jv args, jv *out);
+/* Releases a scope (macros hold the scope they were defined in). */
+void jscope_release(jscope *s);
+
+/* The state of one render. */
 struct jctx {
     const jinja_template *t;
     jbuf *out;
     jscope *scope;
     jinja_limits lim;
     int depth;            /* macro call depth */
-    uint64_t iterations;  /* loop iterations so far */
+    uint64_t iterations;  /* loop iterations and macro calls so far */
     jdict **namespaces;   /* every namespace created, cleared at the end to break cycles */
     size_t nns, capns;
-    int loop_depth;
     bool raised;          /* the error came from raise_exception: message as is */
 };
 

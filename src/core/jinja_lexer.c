@@ -251,7 +251,7 @@ static int lex_number(lexer *lx, size_t *pos) {
     }
     int base = 10;
     size_t q = p;
-    if (s[p] == '0' && p + 1 < lx->n && strchr("bBoOxX", s[p + 1]) && s[p + 1]) {
+    if (s[p] == '0' && p + 1 < lx->n && s[p + 1] && strchr("bBoOxX", s[p + 1])) {
         char b = (char)(s[p + 1] | 0x20);
         base = b == 'b' ? 2 : b == 'o' ? 8 : 16;
         q = p + 2;

@@ -11,6 +11,7 @@
  *   N_IF if a: items else items2 | N_FOR for a in b if c: items else items2 |
  *   N_SET a = b | N_SETBLOCK a = items piped through b | N_MACRO name(params=items2): items |
  *   N_FILTERBLOCK items piped through b | N_WITH params = items2: items. */
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,8 @@ static jnode *node(parser *p, jnode_kind kind, const jtoken *at) {
     return n;
 }
 
+/* Template constants are made immortal (see jstr_retain) and kept in a list to be freed with
+ * the template. Only strings are heap constants. */
 static int keep_const(parser *p, jv v) {
     if (!jv_is_heap(v)) return 0;
     if (p->nconsts == p->capconsts) {
@@ -155,6 +158,7 @@ static int keep_const(parser *p, jv v) {
         p->capconsts = cap;
     }
     p->consts[p->nconsts++] = v;
+    v.u.s->rc = -1;
     return 0;
 }
 
@@ -1191,7 +1195,21 @@ static void template_free_arena(jinja_template *t) {
     }
 }
 
+static jinja_template *compile(const char *src, size_t len, const char *name);
+
+/* Float literals parse with '.' whatever locale the host program chose (see jinja_render). */
 jinja_template *jinja_compile(const char *src, size_t len, const char *name) {
+    locale_t c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    locale_t prev = c_locale ? uselocale(c_locale) : (locale_t)0;
+    jinja_template *t = compile(src, len, name);
+    if (c_locale) {
+        uselocale(prev);
+        freelocale(c_locale);
+    }
+    return t;
+}
+
+static jinja_template *compile(const char *src, size_t len, const char *name) {
     jinja_template *t = calloc(1, sizeof *t);
     if (!t) {
         om_errorf("out of memory");
@@ -1229,7 +1247,7 @@ jinja_template *jinja_compile(const char *src, size_t len, const char *name) {
 
 void jinja_template_free(jinja_template *t) {
     if (!t) return;
-    for (size_t i = 0; i < t->nconsts; i++) jv_release(t->consts[i]);
+    for (size_t i = 0; i < t->nconsts; i++) free(t->consts[i].u.s);
     free(t->consts);
     template_free_arena(t);
     free(t->name);

@@ -131,13 +131,15 @@ jstr *jstr_new(const char *p, size_t len) {
 
 jstr *jstr_cstr(const char *p) { return jstr_new(p, strlen(p)); }
 
+/* Strings with a negative count are a compiled template's constants: shared read-only by
+ * concurrent renders, so they are never counted (and freed with the template). */
 jstr *jstr_retain(jstr *s) {
-    if (s) s->rc++;
+    if (s && s->rc >= 0) s->rc++;
     return s;
 }
 
 void jstr_release(jstr *s) {
-    if (s && --s->rc == 0) free(s);
+    if (s && s->rc >= 0 && --s->rc == 0) free(s);
 }
 
 size_t jstr_cplen(const jstr *s) {
@@ -201,7 +203,7 @@ bool jv_is_heap(jv v) {
 jv jv_retain(jv v) {
     switch (v.kind) {
     case JV_UNDEFINED:
-    case JV_STR: if (v.u.s) v.u.s->rc++; break;
+    case JV_STR: jstr_retain(v.u.s); break;
     case JV_LIST: v.u.l->rc++; break;
     case JV_DICT:
     case JV_NS: v.u.d->rc++; break;
@@ -211,8 +213,6 @@ jv jv_retain(jv v) {
     }
     return v;
 }
-
-void jscope_release(jscope *s); /* jinja_eval.c */
 
 void jv_release(jv v) {
     switch (v.kind) {
@@ -398,7 +398,9 @@ static bool equal_depth(jv a, jv b, int depth) {
         return a.u.s->len == b.u.s->len && memcmp(a.u.s->data, b.u.s->data, a.u.s->len) == 0;
     case JV_LIST:
         if (a.u.l == b.u.l) return true;
-        if (a.u.l->is_tuple != b.u.l->is_tuple || a.u.l->n != b.u.l->n) return false;
+        if (a.u.l->is_tuple != b.u.l->is_tuple || JL_IS_DICT_VIEW(a.u.l) != JL_IS_DICT_VIEW(b.u.l) ||
+            (JL_IS_DICT_VIEW(a.u.l) && a.u.l->view != b.u.l->view) || a.u.l->n != b.u.l->n)
+            return false;
         for (size_t i = 0; i < a.u.l->n; i++)
             if (!equal_depth(a.u.l->items[i], b.u.l->items[i], depth + 1)) return false;
         return true;
@@ -427,7 +429,11 @@ const char *jv_type_name(jv v) {
     case JV_INT: return "int";
     case JV_FLOAT: return "float";
     case JV_STR: return "str";
-    case JV_LIST: return v.u.l->is_tuple ? "tuple" : "list";
+    case JV_LIST: {
+        static const char *const names[] = {"list", "dict_keys", "dict_values", "dict_items"};
+        return v.u.l->is_tuple || !JL_IS_DICT_VIEW(v.u.l) ? (v.u.l->is_tuple ? "tuple" : "list")
+                                                           : names[v.u.l->view];
+    }
     case JV_DICT: return "dict";
     case JV_NS: return "TemplateNamespace";
     case JV_FUNC: return v.u.fn->kind == JF_MACRO ? "Macro" : "builtin_function_or_method";
@@ -443,7 +449,12 @@ const char *jv_object_repr(jv v) {
     case JV_INT: return "int object";
     case JV_FLOAT: return "float object";
     case JV_STR: return "str object";
-    case JV_LIST: return v.u.l->is_tuple ? "tuple object" : "list object";
+    case JV_LIST: {
+        static const char *const names[] = {"list object", "dict_keys object", "dict_values object",
+                                             "dict_items object"};
+        return v.u.l->is_tuple || !JL_IS_DICT_VIEW(v.u.l) ? (v.u.l->is_tuple ? "tuple object" : "list object")
+                                                           : names[v.u.l->view];
+    }
     case JV_DICT: return "dict object";
     case JV_NS: return "transformers.utils.chat_template_utils.TemplateNamespace object";
     case JV_FUNC: return v.u.fn->kind == JF_MACRO ? "jinja2.runtime.Macro object"
@@ -472,7 +483,7 @@ static int compare_depth(jv a, jv b, const char *op, int *out, int depth) {
         return 0;
     }
     if (a.kind == JV_LIST && b.kind == JV_LIST && a.u.l->is_tuple == b.u.l->is_tuple &&
-        depth < 500) {
+        !JL_IS_DICT_VIEW(a.u.l) && !JL_IS_DICT_VIEW(b.u.l) && depth < 500) {
         size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
         for (size_t i = 0; i < n; i++) {
             if (equal_depth(a.u.l->items[i], b.u.l->items[i], depth + 1)) continue;
@@ -679,13 +690,15 @@ static int write_repr_depth(jbuf *b, jv v, int depth) {
     case JV_STR: return write_str_repr(b, v.u.s);
     case JV_LIST: {
         const jlist *l = v.u.l;
+        if (JL_IS_DICT_VIEW(l) && jbuf_printf(b, "%s(", jv_type_name(v))) return -1;
         if (jbuf_putc(b, l->is_tuple ? '(' : '[')) return -1;
         for (size_t i = 0; i < l->n; i++) {
             if (i && jbuf_put(b, ", ", 2)) return -1;
             if (write_repr_depth(b, l->items[i], depth + 1)) return -1;
         }
         if (l->is_tuple && l->n == 1 && jbuf_putc(b, ',')) return -1;
-        return jbuf_putc(b, l->is_tuple ? ')' : ']');
+        if (jbuf_putc(b, l->is_tuple ? ')' : ']')) return -1;
+        return JL_IS_DICT_VIEW(l) ? jbuf_putc(b, ')') : 0;
     }
     case JV_DICT: return write_dict_repr(b, v.u.d, depth);
     case JV_NS:
@@ -805,6 +818,7 @@ static int json_value(jbuf *b, jv v, const jjson_opts *o, int level) {
     case JV_STR: return json_string(b, v.u.s->data, v.u.s->len, o->ensure_ascii);
     case JV_LIST: {
         const jlist *l = v.u.l;
+        if (JL_IS_DICT_VIEW(l)) return om_errorf("Object of type %s is not JSON serializable", jv_type_name(v));
         if (!l->n) return jbuf_put(b, "[]", 2);
         if (jbuf_putc(b, '[') || json_newline(b, o, level + 1)) return -1;
         for (size_t i = 0; i < l->n; i++) {
