@@ -34,7 +34,8 @@
 #include "models/gguf_adapter.h"
 #include "test_util.h"
 
-static int contains(const char *s, const char *sub) { return s && strstr(s, sub) != NULL; }
+/* om_last_error() never returns NULL. */
+static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
 
 /* ---- tiny models ---- */
 
@@ -211,7 +212,7 @@ static void write_config(const spec *s, const char *dir) {
         cJSON_AddBoolToObject(c, "use_qk_norm", s->qk_norm);
     }
     char *text = cJSON_Print(c);
-    char path[4200];
+    char path[4400];
     snprintf(path, sizeof path, "%s/config.json", dir);
     om_test_write_file(path, text, strlen(text));
     free(text);
@@ -248,7 +249,7 @@ static void write_safetensors(const hf_model *m, const spec *s, const char *dir)
     gw_le(&file, hdr.n, 8);
     gw_put(&file, hdr.p, hdr.n);
     gw_put(&file, data.p, data.n);
-    char path[4200];
+    char path[4400];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     om_test_write_file(path, file.p, file.n);
     free(hdr.p);

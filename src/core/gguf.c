@@ -267,6 +267,8 @@ static int rd_u64(cursor *c, uint64_t *v, const char *what) {
 /* A string: its bytes stay in the mapping (*s, *len). */
 static int rd_str(cursor *c, const uint8_t **s, size_t *len, const char *what) {
     uint64_t n;
+    *s = NULL;
+    *len = 0;
     if (rd_u64(c, &n, what)) return -1;
     if (n > left(c))
         return om_errorf("%s: truncated: %s of %llu bytes at offset %zu runs past the end of the file (%zu bytes)",
@@ -367,8 +369,8 @@ static int parse_array(cursor *c, om_gguf_array *a, int depth, const char *key) 
         if (!buf) return om_errorf("%s: out of memory", c->label);
         c->off = start;
         for (uint64_t i = 0; i < n; i++) {
-            const uint8_t *s;
-            rd_str(c, &s, &lens[i], what); /* checked in the first pass */
+            const uint8_t *s = NULL;
+            if (rd_str(c, &s, &lens[i], what)) return -1; /* cannot fail: the first pass read it */
             if (lens[i]) memcpy(buf, s, lens[i]);
             buf[lens[i]] = 0;
             strs[i] = buf;
@@ -712,7 +714,7 @@ range:
 
 int om_gguf_get_u32_or(const om_gguf *g, const char *key, uint32_t def, uint32_t *out) {
     const om_gguf_kv *kv = om_gguf_find(g, key);
-    uint64_t u;
+    uint64_t u = 0;
     if (!kv) {
         *out = def;
         return 0;
@@ -752,7 +754,7 @@ int om_gguf_get_f64_or(const om_gguf *g, const char *key, double def, double *ou
 }
 
 int om_gguf_get_f32_or(const om_gguf *g, const char *key, float def, float *out) {
-    double d;
+    double d = def;
     if (om_gguf_get_f64_or(g, key, def, &d)) return -1;
     *out = (float)d;
     return 0;

@@ -34,9 +34,12 @@
 
 #include "core/error.h"
 #include "core/json_util.h"
+#include "core/llm_blocks.h"
 #include "core/log.h"
 #include "core/model.h"
 #include "core/rope.h"
+
+#define GGUF_MAX_LAYERS 4096
 
 /* ---- architectures ---- */
 
@@ -345,6 +348,13 @@ int om_gguf_to_config(const om_gguf *g, cJSON **out) {
         arch_int(&x, "context_length", 0, 0, &ctx) || arch_float(&x, "attention.layer_norm_rms_epsilon", 0, &eps) ||
         arch_float(&x, "rope.freq_base", 10000.0, &theta))
         goto fail;
+    /* The deepest released models have under 200 layers; the bound keeps a corrupt count from
+     * making the per-layer scans below run for hours. */
+    if (blocks > GGUF_MAX_LAYERS) {
+        om_errorf("%s: %s.block_count %lld is more than the %d layers supported", path, x.arch->name, (long long)blocks,
+                  GGUF_MAX_LAYERS);
+        goto fail;
+    }
     if (n_head == 0 || hidden == 0 || nextn >= blocks) {
         om_errorf("%s: %s.block_count %lld (of which %lld next-token prediction layers), embedding_length %lld and "
                   "attention.head_count %lld do not describe a model",
@@ -874,13 +884,27 @@ static const char *hf_layer_name(arch_id a, const char *base, int glm_fused_up) 
     return NULL;
 }
 
+/* The decimal number (at most 6 digits: layer and expert indices) at s, with *end after it;
+ * -1 when there is none. */
+static int parse_index(const char *s, const char **end) {
+    int v = 0, n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n == 6) return -1;
+        v = v * 10 + (s[n] - '0');
+    }
+    *end = s + n;
+    return n ? v : -1;
+}
+
 /* Maps one "blk.N.<rest>" tensor. Returns 1 when it is not one this table knows (kept under
  * its GGUF name), 0 when mapped, -1 on error. */
 static int map_layer_tensor(const om_gguf *g, arch_id a, const om_gguf_tensor *t, const cJSON *config, wlist *l) {
     const char *path = om_gguf_path(g);
-    int layer, pos = 0;
-    if (sscanf(t->name, "blk.%d.%n", &layer, &pos) != 1 || pos == 0 || layer < 0) return 1;
-    const char *rest = t->name + pos;
+    const char *rest;
+    if (strncmp(t->name, "blk.", 4) != 0) return 1;
+    int layer = parse_index(t->name + 4, &rest);
+    if (layer < 0 || *rest != '.') return 1;
+    rest++;
     const char *dot = strrchr(rest, '.');
     if (!dot || (strcmp(dot, ".weight") != 0 && strcmp(dot, ".bias") != 0)) return 1;
     const char *suffix = dot + 1;
@@ -905,6 +929,9 @@ static int map_layer_tensor(const om_gguf *g, arch_id a, const om_gguf_tensor *t
         if (t->n_dims != 3 || strcmp(suffix, "weight") != 0)
             return om_errorf("%s: tensor '%s' should be a 3-D weight [experts, out, in]", path, t->name);
         int64_t E = t->ne[2], shape[2] = {t->ne[1], t->ne[0]};
+        if (E < 1 || E > OM_MOE_MAX_EXPERTS)
+            return om_errorf("%s: tensor '%s' stacks %lld experts; 1 to %d are supported", path, t->name, (long long)E,
+                             OM_MOE_MAX_EXPERTS);
         size_t per = E ? t->nbytes / (size_t)E : 0;
         for (int64_t e = 0; e < E; e++) {
             if (a == A_LLAMA) snprintf(name, sizeof name, "%s.block_sparse_moe.experts.%lld.%s.weight", prefix, (long long)e, exps[k][1]);
@@ -914,10 +941,14 @@ static int map_layer_tensor(const om_gguf *g, arch_id a, const om_gguf_tensor *t
         return 0;
     }
     /* Old Mixtral files: one tensor per expert, "blk.N.ffn_gate.E.weight". */
-    int expert, epos = 0;
-    char which[16];
-    if (a == A_LLAMA && sscanf(base, "ffn_%15[a-z].%d%n", which, &expert, &epos) == 2 && base[epos] == 0) {
-        const char *w = !strcmp(which, "gate") ? "w1" : !strcmp(which, "up") ? "w3" : !strcmp(which, "down") ? "w2" : NULL;
+    const char *edot = strchr(base, '.'), *eend = "";
+    int expert = edot ? parse_index(edot + 1, &eend) : -1;
+    if (a == A_LLAMA && expert >= 0 && *eend == 0) {
+        size_t wl = (size_t)(edot - base);
+        const char *w = wl == 8 && !strncmp(base, "ffn_gate", 8)   ? "w1"
+                        : wl == 6 && !strncmp(base, "ffn_up", 6)   ? "w3"
+                        : wl == 8 && !strncmp(base, "ffn_down", 8) ? "w2"
+                                                                   : NULL;
         if (!w) return 1;
         snprintf(name, sizeof name, "%s.block_sparse_moe.experts.%d.%s.%s", prefix, expert, w, suffix);
         return add_whole(l, t, name);
@@ -952,7 +983,7 @@ static void release_gguf(void *g) { om_gguf_free(g); }
 
 int om_gguf_to_weights(om_gguf *g, const cJSON *config, om_weights **out) {
     *out = NULL;
-    const arch_info *arch;
+    const arch_info *arch = NULL;
     if (find_arch(g, &arch)) return -1;
     wlist l = {0};
     int rc = 0;

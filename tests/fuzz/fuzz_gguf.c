@@ -1,14 +1,18 @@
-/* libFuzzer target for the GGUF reader: the input is a whole .gguf file. Whatever parses must be
- * self-consistent: every key and tensor is found under its own name, every tensor's data lies
- * inside the input (its first and last byte are read, so AddressSanitizer catches an offset
- * check that lets a pointer escape), every array element can be read, and the typed getters
- * either succeed or fail cleanly on every key. */
+/* libFuzzer target for the GGUF reader and the GGUF -> Hugging Face adapter: the input is a whole
+ * .gguf file. Whatever parses must be self-consistent: every key and tensor is found under its
+ * own name, every tensor's data lies inside the input (its first and last byte are read, so
+ * AddressSanitizer catches an offset check that lets a pointer escape), every array element can
+ * be read, and the typed getters either succeed or fail cleanly on every key. Then the adapter
+ * builds the config, the tokenizer JSON and the renamed tensor views, whose data must lie inside
+ * the input too. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/gguf.h"
+#include "core/weights.h"
+#include "models/gguf_adapter.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,6 +67,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (t->offset % om_gguf_alignment(g) != 0) abort();
         if (t->nbytes) sink ^= p[0] ^ p[t->nbytes - 1];
     }
+    cJSON *config = NULL, *tj = NULL, *tc = NULL;
+    if (om_gguf_to_tokenizer(g, &tj, &tc) == 0 && tj) {
+        char *text = cJSON_PrintUnformatted(tj);
+        if (text) sink ^= (unsigned char)text[0];
+        free(text);
+    }
+    cJSON_Delete(tj);
+    cJSON_Delete(tc);
+    om_weights *w = NULL;
+    if (om_gguf_to_config(g, &config) == 0 && om_gguf_to_weights(g, config, &w) == 0) {
+        g = NULL; /* the weights own it now */
+        for (size_t i = 0; i < om_weights_count(w); i++) {
+            const om_weight_info *info = om_weights_at(w, i);
+            const uint8_t *p = info->data;
+            if (om_weights_find(w, info->name) != info) abort();
+            if (p < data || p > data + size || info->nbytes > (size_t)(data + size - p)) abort();
+            if (info->nbytes) sink ^= p[0] ^ p[info->nbytes - 1];
+        }
+        om_weights_free(w);
+    }
+    cJSON_Delete(config);
     om_gguf_free(g);
     return 0;
 }
