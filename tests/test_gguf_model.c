@@ -8,6 +8,9 @@
  *     logits. A GGUF whose Llama q/k rows were left unpermuted must not (the rope override is
  *     what makes the permuted rows right);
  *   - the tokenizer and chat template of a small GGUF vocabulary through om_text_model_load;
+ *   - a SentencePiece vocabulary (Llama 2's, written into a GGUF as llama.cpp does) against
+ *     transformers (tests/data/tokenizers/llama2_gguf_reference.json), which there also equals
+ *     Llama 2's own tokenizer.json;
  *   - the real SmolLM2-135M-Instruct GGUF, when present (OMINIX_SMOLLM2_GGUF, or the default-model
  *     cache of scripts/fetch-default-model.sh): its config, tensor names and dtypes, and its
  *     tokenizer's ids on the tokenizer corpus against transformers
@@ -610,6 +613,143 @@ static const char *smollm2_path(char *buf, size_t size) {
     return buf;
 }
 
+/* The tokenizer made from a GGUF (tokenizer.json and tokenizer_config.json as cJSON) against the
+ * reference ids of tools/make_gguf_tokenizer_reference.py on the tokenizer corpus. */
+static void check_tokenizer(const cJSON *tj, const cJSON *tc, const char *reference) {
+    char ref_path[4200];
+    snprintf(ref_path, sizeof ref_path, "%s/tokenizers/%s", OM_TEST_DATA_DIR, reference);
+    char *text = om_test_read_file(ref_path, NULL);
+    cJSON *ref = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECKF(ref != NULL, "%s", ref_path);
+    om_tokenizer *tok = NULL;
+    if (tj && tc) {
+        char *js = cJSON_PrintUnformatted(tj), *cs = cJSON_PrintUnformatted(tc);
+        CHECKF(om_tokenizer_load_buffer(js, strlen(js), cs, strlen(cs), &tok) == 0, "%s", om_last_error());
+        free(js);
+        free(cs);
+    }
+    if (tok && ref) {
+        int n_cases = 0, bad = 0;
+        const cJSON *cs;
+        cJSON_ArrayForEach(cs, cJSON_GetObjectItem(ref, "cases")) {
+            const char *s = cJSON_GetObjectItem(cs, "text")->valuestring;
+            static const char *const keys[2] = {"ids", "ids_special"};
+            for (int k = 0; k < 2; k++) {
+                const cJSON *want = cJSON_GetObjectItem(cs, keys[k]);
+                int32_t *ids = NULL;
+                size_t n = 0;
+                int same = om_tokenizer_encode(tok, s, strlen(s), k, &ids, &n) == 0 &&
+                           n == (size_t)cJSON_GetArraySize(want);
+                for (size_t i = 0; same && i < n; i++) same = ids[i] == cJSON_GetArrayItem(want, (int)i)->valueint;
+                if (!same && bad++ < 5) fprintf(stderr, "%s: %s differs on '%s'\n", reference, keys[k], s);
+                if (k == 0 && same) {
+                    char *dec = NULL;
+                    same = om_tokenizer_decode(tok, ids, n, 0, &dec, NULL) == 0 &&
+                           !strcmp(dec, cJSON_GetObjectItem(cs, "decoded")->valuestring);
+                    if (!same && bad++ < 5) fprintf(stderr, "%s: decode differs on '%s'\n", reference, s);
+                    free(dec);
+                }
+                free(ids);
+            }
+            n_cases++;
+        }
+        CHECKF(bad == 0 && n_cases > 500, "%s: %d of %d strings differ", reference, bad, n_cases);
+        printf("%s: %d strings, %d differ\n", reference, n_cases, bad);
+    }
+    om_tokenizer_free(tok);
+    cJSON_Delete(ref);
+}
+
+static const char **sorted_tokens;
+static int cmp_token(const void *a, const void *b) {
+    return strcmp(sorted_tokens[*(const int32_t *)a], sorted_tokens[*(const int32_t *)b]);
+}
+
+/* A SentencePiece vocabulary (Llama 2's) written into a GGUF as llama.cpp's converter writes one:
+ * tokens, scores (minus the rank of the first merge making each piece, as the reference tool
+ * scores them), types, no merges. */
+static void test_spm(void) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizers/llama2/tokenizer.json", OM_TEST_DATA_DIR);
+    char *text = om_test_read_file(path, NULL);
+    cJSON *src = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(src != NULL);
+    if (!src) return;
+    const cJSON *model = cJSON_GetObjectItem(src, "model"), *vocab = cJSON_GetObjectItem(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItem(model, "merges");
+    int n = cJSON_GetArraySize(vocab), n_merges = cJSON_GetArraySize(merges);
+    const char **tokens = calloc((size_t)n, sizeof *tokens);
+    float *scores = malloc((size_t)n * sizeof *scores);
+    int32_t *types = malloc((size_t)n * sizeof *types);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, vocab) tokens[v->valueint] = v->string;
+    for (int i = 0; i < n; i++) scores[i] = -(float)(n_merges + i);
+    /* a piece's score: minus the rank of the first merge that makes it (pieces looked up by
+     * binary search over the tokens sorted by their bytes) */
+    int32_t *order = malloc((size_t)n * sizeof *order);
+    char *made = calloc((size_t)n, 1);
+    for (int i = 0; i < n; i++) order[i] = i;
+    sorted_tokens = tokens;
+    qsort(order, (size_t)n, sizeof *order, cmp_token);
+    int rank = 0;
+    cJSON_ArrayForEach(v, merges) {
+        char joined[512];
+        if (cJSON_IsString(v)) {
+            const char *sp = strchr(v->valuestring, ' ');
+            snprintf(joined, sizeof joined, "%.*s%s", (int)(sp - v->valuestring), v->valuestring, sp + 1);
+        } else {
+            snprintf(joined, sizeof joined, "%s%s", cJSON_GetArrayItem(v, 0)->valuestring, cJSON_GetArrayItem(v, 1)->valuestring);
+        }
+        int lo = 0, hi = n - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) / 2, c = strcmp(tokens[order[mid]], joined);
+            if (c == 0) {
+                if (!made[order[mid]]) scores[order[mid]] = -(float)rank, made[order[mid]] = 1;
+                break;
+            }
+            if (c < 0) lo = mid + 1;
+            else hi = mid - 1;
+        }
+        rank++;
+    }
+    free(order);
+    free(made);
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(tokens[i]);
+        types[i] = i == 0 ? 2 : i < 3 ? 3 : (len == 6 && !strncmp(tokens[i], "<0x", 3) && tokens[i][5] == '>') ? 6 : 1;
+    }
+    gguf_w w;
+    gw_init(&w);
+    gw_kv_str(&w, "tokenizer.ggml.model", "llama");
+    gw_kv_str(&w, "tokenizer.ggml.pre", "default");
+    gw_kv_arr_str(&w, "tokenizer.ggml.tokens", tokens, (size_t)n);
+    gw_kv_arr_f32(&w, "tokenizer.ggml.scores", scores, (size_t)n);
+    gw_kv_arr_i32(&w, "tokenizer.ggml.token_type", types, (size_t)n);
+    gw_kv_u32(&w, "tokenizer.ggml.bos_token_id", 1);
+    gw_kv_u32(&w, "tokenizer.ggml.eos_token_id", 2);
+    gw_kv_u32(&w, "tokenizer.ggml.unknown_token_id", 0);
+    gw_kv_bool(&w, "tokenizer.ggml.add_bos_token", 1);
+    gw_kv_bool(&w, "tokenizer.ggml.add_eos_token", 0);
+    size_t len;
+    uint8_t *file = gw_finish(&w, &len);
+    gw_free(&w);
+    om_gguf *g = NULL;
+    cJSON *tj = NULL, *tc = NULL;
+    CHECKF(om_gguf_parse(file, len, "llama2-vocab.gguf", &g) == 0, "%s", om_last_error());
+    CHECKF(g && om_gguf_to_tokenizer(g, &tj, &tc) == 0 && tj && tc, "%s", om_last_error());
+    check_tokenizer(tj, tc, "llama2_gguf_reference.json");
+    cJSON_Delete(tj);
+    cJSON_Delete(tc);
+    om_gguf_free(g);
+    free(file);
+    free(tokens);
+    free(scores);
+    free(types);
+    cJSON_Delete(src);
+}
+
 static void test_smollm2(void) {
     char buf[4096];
     const char *path = smollm2_path(buf, sizeof buf);
@@ -645,49 +785,7 @@ static void test_smollm2(void) {
         CHECK(!cJSON_GetObjectItem(c, "rope_scaling"));
     }
     /* the tokenizer against transformers on the corpus */
-    char ref_path[4200];
-    snprintf(ref_path, sizeof ref_path, "%s/tokenizers/smollm2_gguf_reference.json", OM_TEST_DATA_DIR);
-    char *text = om_test_read_file(ref_path, NULL);
-    cJSON *ref = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    CHECK(ref != NULL);
-    om_tokenizer *tok = NULL;
-    if (tj && tc) {
-        char *js = cJSON_PrintUnformatted(tj), *cs = cJSON_PrintUnformatted(tc);
-        CHECKF(om_tokenizer_load_buffer(js, strlen(js), cs, strlen(cs), &tok) == 0, "%s", om_last_error());
-        free(js);
-        free(cs);
-    }
-    if (tok && ref) {
-        int n_cases = 0, bad = 0;
-        const cJSON *cs;
-        cJSON_ArrayForEach(cs, cJSON_GetObjectItem(ref, "cases")) {
-            const char *s = cJSON_GetObjectItem(cs, "text")->valuestring;
-            static const char *const keys[2] = {"ids", "ids_special"};
-            for (int k = 0; k < 2; k++) {
-                const cJSON *want = cJSON_GetObjectItem(cs, keys[k]);
-                int32_t *ids = NULL;
-                size_t n = 0;
-                int same = om_tokenizer_encode(tok, s, strlen(s), k, &ids, &n) == 0 &&
-                           n == (size_t)cJSON_GetArraySize(want);
-                for (size_t i = 0; same && i < n; i++) same = ids[i] == cJSON_GetArrayItem(want, (int)i)->valueint;
-                if (!same && bad++ < 5) fprintf(stderr, "smollm2 tokenizer: %s differs on %s\n", keys[k], s);
-                if (k == 0 && same) {
-                    char *dec = NULL;
-                    same = om_tokenizer_decode(tok, ids, n, 0, &dec, NULL) == 0 &&
-                           !strcmp(dec, cJSON_GetObjectItem(cs, "decoded")->valuestring);
-                    if (!same && bad++ < 5) fprintf(stderr, "smollm2 tokenizer: decode differs on %s\n", s);
-                    free(dec);
-                }
-                free(ids);
-            }
-            n_cases++;
-        }
-        CHECKF(bad == 0 && n_cases > 500, "SmolLM2 tokenizer: %d of %d strings differ from transformers", bad, n_cases);
-        CHECK(om_tokenizer_bos_id(tok) == 1 && om_tokenizer_eos_id(tok) == 2);
-    }
-    om_tokenizer_free(tok);
-    cJSON_Delete(ref);
+    check_tokenizer(tj, tc, "smollm2_gguf_reference.json");
     /* tensors: Hugging Face names over the file's quantized data */
     om_weights *w = NULL;
     if (c && om_gguf_to_weights(g, c, &w) == 0) {
@@ -848,6 +946,7 @@ int main(void) {
     test_logits();
     test_config();
     test_text_model();
+    test_spm();
     test_smollm2();
     test_bad();
     return om_test_finish();

@@ -518,6 +518,15 @@ static void str_table_put(str_table *t, const char *key, int32_t id) {
     t->ids[i] = id;
 }
 
+/* The id of the len bytes at key; -1 when absent. */
+static int32_t str_table_get(const str_table *t, const char *key, size_t len) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+    for (size_t i = (size_t)h & (t->n - 1); t->keys[i]; i = (i + 1) & (t->n - 1))
+        if (!strncmp(t->keys[i], key, len) && t->keys[i][len] == 0) return t->ids[i];
+    return -1;
+}
+
 static void str_table_free(str_table *t) {
     free(t->keys);
     free(t->ids);
@@ -588,38 +597,37 @@ static cJSON *pre_tokenizer(pre_kind kind) {
     return seq;
 }
 
-/* bos/eos added around every encoding (add_special), as Hugging Face's TemplateProcessing. */
+/* bos/eos added around every encoding (add_special), as Hugging Face's TemplateProcessing:
+ * "single" is [bos] A [eos]; "pair" (which Hugging Face requires, though ominix encodes single
+ * texts only) repeats it for B with type id 1. */
+static void template_piece(cJSON *list, const char *special, const char *seq, int type_id) {
+    cJSON *item = cJSON_CreateObject();
+    cJSON *s = cJSON_AddObjectToObject(item, special ? "SpecialToken" : "Sequence");
+    cJSON_AddStringToObject(s, "id", special ? special : seq);
+    cJSON_AddNumberToObject(s, "type_id", type_id);
+    cJSON_AddItemToArray(list, item);
+}
+
 static cJSON *post_processor(const char *bos, int32_t bos_id, const char *eos, int32_t eos_id) {
-    cJSON *p = cJSON_CreateObject(), *single = cJSON_CreateArray(), *specials = cJSON_CreateObject();
+    cJSON *p = cJSON_CreateObject(), *specials = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "type", "TemplateProcessing");
-    cJSON_AddItemToObject(p, "single", single);
+    cJSON *single = cJSON_AddArrayToObject(p, "single"), *pair = cJSON_AddArrayToObject(p, "pair");
+    for (int part = 0; part < 2; part++) {
+        cJSON *list = part ? pair : single;
+        for (int seq = 0; seq <= part; seq++) {
+            if (bos) template_piece(list, bos, NULL, seq);
+            template_piece(list, NULL, seq ? "B" : "A", seq);
+            if (eos) template_piece(list, eos, NULL, seq);
+        }
+    }
     const char *names[2] = {bos, eos};
     int32_t ids[2] = {bos_id, eos_id};
-    for (int k = 0; k < 3; k++) {
-        cJSON *item = cJSON_CreateObject();
-        if (k == 1) {
-            cJSON *s = cJSON_AddObjectToObject(item, "Sequence");
-            cJSON_AddStringToObject(s, "id", "A");
-            cJSON_AddNumberToObject(s, "type_id", 0);
-            cJSON_AddItemToArray(single, item);
-            continue;
-        }
-        const int w = k / 2;
-        if (!names[w]) {
-            cJSON_Delete(item);
-            continue;
-        }
-        cJSON *s = cJSON_AddObjectToObject(item, "SpecialToken");
-        cJSON_AddStringToObject(s, "id", names[w]);
-        cJSON_AddNumberToObject(s, "type_id", 0);
-        cJSON_AddItemToArray(single, item);
-        if (!cJSON_GetObjectItemCaseSensitive(specials, names[w])) {
-            cJSON *e = cJSON_AddObjectToObject(specials, names[w]);
-            cJSON_AddStringToObject(e, "id", names[w]);
-            cJSON *idl = cJSON_AddArrayToObject(e, "ids"), *tl = cJSON_AddArrayToObject(e, "tokens");
-            cJSON_AddItemToArray(idl, cJSON_CreateNumber(ids[w]));
-            cJSON_AddItemToArray(tl, cJSON_CreateString(names[w]));
-        }
+    for (int w = 0; w < 2; w++) {
+        if (!names[w] || cJSON_GetObjectItemCaseSensitive(specials, names[w])) continue;
+        cJSON *e = cJSON_AddObjectToObject(specials, names[w]);
+        cJSON_AddStringToObject(e, "id", names[w]);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(e, "ids"), cJSON_CreateNumber(ids[w]));
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(e, "tokens"), cJSON_CreateString(names[w]));
     }
     cJSON_AddItemToObject(p, "special_tokens", specials);
     return p;
@@ -761,6 +769,175 @@ oom:
     return NULL;
 }
 
+/* ---- SentencePiece vocabularies (tokenizer.ggml.model "llama") ---- */
+
+/* One merge a SentencePiece vocabulary implies: token `merged` is left + right. */
+typedef struct spm_merge {
+    int32_t left, right, merged;
+    float score;
+    int left_len, right_len; /* in characters */
+    uint32_t seq;            /* order of discovery, for a stable sort */
+} spm_merge;
+
+static int spm_score_desc;
+
+/* transformers' generate_merges: by the merged token's score (descending when the file has
+ * scores, else by its id ascending), then by the lengths of the two halves, in the same
+ * direction; ties keep their order of discovery. */
+static int spm_merge_cmp(const void *pa, const void *pb) {
+    const spm_merge *a = pa, *b = pb;
+    int d = 0;
+    if (a->score != b->score) d = a->score < b->score ? -1 : 1;
+    else if (a->left_len != b->left_len) d = a->left_len < b->left_len ? -1 : 1;
+    else if (a->right_len != b->right_len) d = a->right_len < b->right_len ? -1 : 1;
+    if (d) return spm_score_desc ? -d : d;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Within one token, by the ids of the halves (generate_merges' local sort). */
+static int spm_local_cmp(const void *pa, const void *pb) {
+    const spm_merge *a = pa, *b = pb;
+    if (a->left != b->left) return a->left < b->left ? -1 : 1;
+    return (a->right > b->right) - (a->right < b->right);
+}
+
+static int utf8_chars(const char *s, size_t n) {
+    int c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+static cJSON *added_token(int64_t id, const char *content, int special) {
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "id", (double)id);
+    cJSON_AddStringToObject(a, "content", content);
+    cJSON_AddBoolToObject(a, "single_word", 0);
+    cJSON_AddBoolToObject(a, "lstrip", 0);
+    cJSON_AddBoolToObject(a, "rstrip", 0);
+    cJSON_AddBoolToObject(a, "normalized", 0);
+    cJSON_AddBoolToObject(a, "special", special);
+    return a;
+}
+
+/* tokenizer.json for a SentencePiece vocabulary (Llama 2, Mistral): BPE with byte fallback over
+ * merges derived from the pieces' scores as transformers derives them (the file has no merges),
+ * and, as llama.cpp and the models' own tokenizer.json do, U+2581 prepended to the text
+ * (tokenizer.ggml.add_space_prefix, true unless the file says otherwise) and spaces written as
+ * U+2581. UNKNOWN (2) and CONTROL (3) tokens are special added tokens, USER_DEFINED (4) plain
+ * ones. */
+static cJSON *spm_tokenizer(const om_gguf *g, const om_gguf_array *tokens, const om_gguf_array *types,
+                            const om_gguf_array *scores, int add_space, int add_bos, int add_eos) {
+    const char *path = om_gguf_path(g);
+    cJSON *t = cJSON_CreateObject(), *vocab = cJSON_CreateObject(), *added = cJSON_CreateArray(), *merges = NULL;
+    str_table table = {0};
+    spm_merge *m = NULL;
+    size_t nm = 0, cap = 0;
+    if (!t || !vocab || !added || str_table_init(&table, (size_t)tokens->n)) goto oom;
+    cJSON_AddItemToObject(t, "added_tokens", added);
+    for (uint64_t i = 0; i < tokens->n; i++) {
+        const char *s = tokens->strs[i];
+        if (tokens->str_lens[i] == 0 || strlen(s) != tokens->str_lens[i]) continue;
+        str_table_put(&table, s, (int32_t)i);
+        int type = types && i < types->n ? (int)om_gguf_array_int(types, i) : 1;
+        if (type == 2 || type == 3 || type == 4) cJSON_AddItemToArray(added, added_token((int64_t)i, s, type != 4));
+    }
+    for (size_t k = 0; k < table.n; k++)
+        if (table.keys[k]) cJSON_AddItemToObject(vocab, table.keys[k], cJSON_CreateNumber(table.ids[k]));
+    /* the merges: every split of every token into two tokens */
+    uint32_t seq = 0;
+    for (uint64_t i = 0; i < tokens->n; i++) {
+        const char *s = tokens->strs[i];
+        size_t n = tokens->str_lens[i];
+        if (n < 2 || str_table_get(&table, s, n) != (int32_t)i) continue; /* the last of duplicates */
+        float score = scores ? (float)om_gguf_array_float(scores, i) : (float)i;
+        size_t first = nm;
+        for (size_t b = 1; b < n; b++) {
+            if (((unsigned char)s[b] & 0xc0) == 0x80) continue; /* inside a character */
+            int32_t l = str_table_get(&table, s, b), r = str_table_get(&table, s + b, n - b);
+            if (l < 0 || r < 0) continue;
+            if (nm == cap) {
+                size_t c2 = cap ? 2 * cap : 4096;
+                spm_merge *m2 = realloc(m, c2 * sizeof *m2);
+                if (!m2) goto oom;
+                m = m2;
+                cap = c2;
+            }
+            m[nm++] = (spm_merge){l, r, (int32_t)i, score, utf8_chars(s, b), utf8_chars(s + b, n - b), 0};
+        }
+        if (nm > first) qsort(m + first, nm - first, sizeof *m, spm_local_cmp);
+        for (size_t k = first; k < nm; k++) m[k].seq = seq++;
+    }
+    spm_score_desc = scores != NULL;
+    if (nm) qsort(m, nm, sizeof *m, spm_merge_cmp);
+    cJSON *model = cJSON_CreateObject();
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddNullToObject(model, "dropout");
+    uint32_t unk;
+    if (om_gguf_find(g, "tokenizer.ggml.unknown_token_id") &&
+        !om_gguf_get_u32(g, "tokenizer.ggml.unknown_token_id", &unk) && unk < tokens->n)
+        cJSON_AddStringToObject(model, "unk_token", tokens->strs[unk]);
+    else
+        cJSON_AddNullToObject(model, "unk_token");
+    cJSON_AddNullToObject(model, "continuing_subword_prefix");
+    cJSON_AddNullToObject(model, "end_of_word_suffix");
+    cJSON_AddBoolToObject(model, "fuse_unk", 1);
+    cJSON_AddBoolToObject(model, "byte_fallback", 1);
+    cJSON_AddBoolToObject(model, "ignore_merges", 0);
+    cJSON_AddItemToObject(model, "vocab", vocab);
+    vocab = NULL;
+    merges = cJSON_AddArrayToObject(model, "merges");
+    for (size_t k = 0; k < nm; k++) {
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateString(tokens->strs[m[k].left]));
+        cJSON_AddItemToArray(pair, cJSON_CreateString(tokens->strs[m[k].right]));
+        cJSON_AddItemToArray(merges, pair);
+    }
+    cJSON *norm = cJSON_CreateObject(), *list = cJSON_CreateArray();
+    cJSON_AddStringToObject(norm, "type", "Sequence");
+    cJSON_AddItemToObject(norm, "normalizers", list);
+    if (add_space) {
+        cJSON *pre = cJSON_CreateObject();
+        cJSON_AddStringToObject(pre, "type", "Prepend");
+        cJSON_AddStringToObject(pre, "prepend", "\xe2\x96\x81");
+        cJSON_AddItemToArray(list, pre);
+    }
+    cJSON *rep = cJSON_CreateObject();
+    cJSON_AddStringToObject(rep, "type", "Replace");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(rep, "pattern"), "String", " ");
+    cJSON_AddStringToObject(rep, "content", "\xe2\x96\x81");
+    cJSON_AddItemToArray(list, rep);
+    cJSON_AddItemToObject(t, "normalizer", norm);
+    cJSON_AddNullToObject(t, "pre_tokenizer");
+    uint32_t bos = 0, eos = 0;
+    const char *bos_s = NULL, *eos_s = NULL;
+    if (add_bos && om_gguf_find(g, "tokenizer.ggml.bos_token_id") &&
+        !om_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos) && bos < tokens->n)
+        bos_s = tokens->strs[bos];
+    if (add_eos && om_gguf_find(g, "tokenizer.ggml.eos_token_id") &&
+        !om_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos) && eos < tokens->n)
+        eos_s = tokens->strs[eos];
+    if (bos_s || eos_s) cJSON_AddItemToObject(t, "post_processor", post_processor(bos_s, (int32_t)bos, eos_s, (int32_t)eos));
+    else cJSON_AddNullToObject(t, "post_processor");
+    cJSON *dec = cJSON_Parse(add_space ? "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":"
+                                         "\"\\u2581\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+                                         "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}"
+                                       : "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":"
+                                         "\"\\u2581\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]}");
+    cJSON_AddItemToObject(t, "decoder", dec);
+    cJSON_AddItemToObject(t, "model", model);
+    free(m);
+    str_table_free(&table);
+    return t;
+oom:
+    free(m);
+    str_table_free(&table);
+    cJSON_Delete(vocab);
+    if (t && !cJSON_GetObjectItemCaseSensitive(t, "added_tokens")) cJSON_Delete(added);
+    cJSON_Delete(t);
+    om_errorf("%s: out of memory building the tokenizer", path);
+    return NULL;
+}
+
 int om_gguf_to_tokenizer(const om_gguf *g, cJSON **tokenizer_json, cJSON **tokenizer_config_out) {
     *tokenizer_json = *tokenizer_config_out = NULL;
     const char *path = om_gguf_path(g), *model, *pre_name, *hf_json;
@@ -782,8 +959,11 @@ int om_gguf_to_tokenizer(const om_gguf *g, cJSON **tokenizer_json, cJSON **token
     if (types && !is_int_type(types->type))
         return om_errorf("%s: metadata 'tokenizer.ggml.token_type' is an array of %s, expected integers", path,
                          om_gguf_type_name(types->type));
-    /* llama.cpp adds BOS by default for Llama 3's pre-tokenizer; files say so explicitly. */
-    if (om_gguf_get_bool_or(g, "tokenizer.ggml.add_bos_token", pre == PRE_LLAMA3 || pre == PRE_TEKKEN, &add_bos) ||
+    /* llama.cpp adds BOS by default for SentencePiece vocabularies and Llama 3's pre-tokenizer;
+     * files mostly say so explicitly. */
+    const int spm = !strcmp(model, "llama");
+    if (om_gguf_get_bool_or(g, "tokenizer.ggml.add_bos_token", spm || pre == PRE_LLAMA3 || pre == PRE_TEKKEN,
+                            &add_bos) ||
         om_gguf_get_bool_or(g, "tokenizer.ggml.add_eos_token", 0, &add_eos))
         return -1;
     cJSON *tj = NULL, *tc = NULL;
@@ -795,8 +975,18 @@ int om_gguf_to_tokenizer(const om_gguf *g, cJSON **tokenizer_json, cJSON **token
     } else if (!strcmp(model, "gpt2")) {
         if (!merges) return om_errorf("%s: a gpt2 tokenizer without tokenizer.ggml.merges", path);
         if (!(tj = gpt2_tokenizer(g, tokens, types, merges, pre, add_bos, add_eos))) return -1;
+    } else if (spm) {
+        const om_gguf_array *scores;
+        int add_space;
+        if (om_gguf_get_array_or(g, "tokenizer.ggml.scores", OM_GGUF_TYPE_COUNT, &scores) ||
+            om_gguf_get_bool_or(g, "tokenizer.ggml.add_space_prefix", 1, &add_space))
+            return -1;
+        if (scores && scores->type != OM_GGUF_FLOAT32 && scores->type != OM_GGUF_FLOAT64)
+            return om_errorf("%s: metadata 'tokenizer.ggml.scores' is an array of %s, expected float32", path,
+                             om_gguf_type_name(scores->type));
+        if (!(tj = spm_tokenizer(g, tokens, types, scores, add_space, add_bos, add_eos))) return -1;
     } else {
-        return om_errorf("%s: tokenizer.ggml.model '%.32s' is not supported (gpt2 is)", path, model);
+        return om_errorf("%s: tokenizer.ggml.model '%.32s' is not supported (gpt2 and llama are)", path, model);
     }
     if (tokenizer_config(g, tokens, add_bos, add_eos, &tc)) {
         cJSON_Delete(tj);
