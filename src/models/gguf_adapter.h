@@ -21,8 +21,10 @@
 int om_gguf_to_config(const om_gguf *g, cJSON **out);
 
 /* tokenizer.json and tokenizer_config.json equivalents (caller frees both); both NULL when the
- * file has no tokenizer.ggml.tokens. tokenizer.ggml.model "gpt2" (byte-level BPE) is
- * supported, with the pre-tokenizer chosen by tokenizer.ggml.pre as llama.cpp chooses it. */
+ * file has no tokenizer.ggml.tokens. tokenizer.ggml.model "gpt2" (byte-level BPE, with the
+ * pre-tokenizer chosen by tokenizer.ggml.pre as llama.cpp chooses it) and "llama"
+ * (SentencePiece, merges derived from the scores) are supported; an embedded
+ * tokenizer.huggingface.json is used as it is. */
 int om_gguf_to_tokenizer(const om_gguf *g, cJSON **tokenizer_json, cJSON **tokenizer_config);
 
 /* The file's tensors under Hugging Face names for the model config (from om_gguf_to_config)
