@@ -28,7 +28,7 @@
 static char out[1 << 18], err[1 << 14];
 
 int main(void) {
-    char cmd[16384];
+    static char cmd[80000];
     snprintf(cmd, sizeof cmd, "%s generate --prompt-ids 1 --max-tokens 1 --json", OM_CLI_PATH);
     if (om_test_run(cmd, out, sizeof out, err, sizeof err) != 0 && strstr(err, "default model")) {
         if (getenv("OMINIX_REQUIRE_DEFAULT_MODEL")) {

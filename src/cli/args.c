@@ -79,7 +79,11 @@ const char *cli_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
-void cli_sampling_init(cli_sampling *s) {
+void cli_sampling_init(cli_sampling *s, long max_tokens) {
+    s->model = s->system = NULL;
+    s->no_thinking = 0;
+    s->max_tokens = max_tokens;
+    s->threads = s->n_ctx = 0;
     s->temperature = s->top_p = s->min_p = s->repeat_penalty = NAN;
     s->presence_penalty = s->frequency_penalty = 0;
     s->top_k = -1;
@@ -103,6 +107,27 @@ int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i) {
         if (strcmp(a, floats[k].name)) continue;
         if (!(v = cli_value(argc, argv, i))) return -1;
         return cli_float(a, v, (double *)((char *)s + floats[k].offset)) ? -1 : 1;
+    }
+    if (!strcmp(a, "--no-thinking")) {
+        s->no_thinking = 1;
+        return 1;
+    }
+    if (!strcmp(a, "--model") || !strcmp(a, "--system")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        *(a[2] == 'm' ? &s->model : &s->system) = v;
+        return 1;
+    }
+    if (!strcmp(a, "--max-tokens")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        return cli_int(a, v, 0, 1 << 24, &s->max_tokens) ? -1 : 1;
+    }
+    if (!strcmp(a, "--threads")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        return cli_int(a, v, 1, 1024, &s->threads) ? -1 : 1;
+    }
+    if (!strcmp(a, "--ctx")) {
+        if (!(v = cli_value(argc, argv, i))) return -1;
+        return cli_int(a, v, 1, 1 << 24, &s->n_ctx) ? -1 : 1;
     }
     if (!strcmp(a, "--top-k")) {
         if (!(v = cli_value(argc, argv, i))) return -1;

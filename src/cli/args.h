@@ -17,11 +17,22 @@ const char *cli_value(int argc, char **argv, int *i);
  * NULL when it is not there. */
 const char *cli_default_model(void);
 
-/* The sampling options `generate` and `chat` share; NAN / -1 mean "not given". */
+/* The options `generate` and `chat` share: the model and its run, and sampling (NAN / -1 mean
+ * "not given": the model's generation_config.json decides). */
 typedef struct cli_sampling {
+    const char *model, *system;
+    int no_thinking;
+    long max_tokens, threads, n_ctx;
     double temperature, top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty;
     long top_k, seed;
 } cli_sampling;
+
+#define CLI_COMMON_HELP                                                                            \
+    "  --model PATH             Hugging Face folder or .gguf file (default: the default model)\n" \
+    "  --system TEXT            a system message\n"                                               \
+    "  --no-thinking            ask thinking models to answer directly (enable_thinking=false)\n" \
+    "  --threads N              CPU threads (default: all)\n"                                     \
+    "  --ctx N                  context length\n"
 
 #define CLI_SAMPLING_HELP                                                                          \
     "  --temperature T          0 is greedy (default: generation_config.json, else 0)\n"          \
@@ -29,9 +40,9 @@ typedef struct cli_sampling {
     "  --repeat-penalty R, --presence-penalty P, --frequency-penalty F\n"                         \
     "  --seed N                 random seed for sampling (default 0)\n"
 
-void cli_sampling_init(cli_sampling *s);
-/* Consumes argv[*i] (and its value) when it is a sampling option: returns 1 if it was, 0 if
- * it is another option, -1 on a bad value (error printed). */
+void cli_sampling_init(cli_sampling *s, long max_tokens);
+/* Consumes argv[*i] (and its value) when it is one of the shared options: returns 1 if it
+ * was, 0 if it is another option, -1 on a bad value (error printed). */
 int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i);
 /* Overrides the model's defaults with the options given. */
 struct om_sampler_params;

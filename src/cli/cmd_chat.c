@@ -55,12 +55,8 @@ static int on_text(void *user, om_text_kind kind, const char *t, size_t n) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ominix chat [--model PATH] [options]\n"
-               "  --system TEXT            a system message\n"
-               "  --no-thinking            ask thinking models to answer directly\n"
+    fprintf(f, "usage: ominix chat [options]\n" CLI_COMMON_HELP
                "  --max-tokens N           most tokens per answer (default 1024)\n" CLI_SAMPLING_HELP
-               "  --threads N              CPU threads (default: all)\n"
-               "  --ctx N                  context length (default: the model's, at most 4096)\n"
                "In the chat: /reset forgets the conversation, /exit quits.\n");
 }
 
@@ -72,11 +68,8 @@ static cJSON *message(const char *role, const char *content) {
 }
 
 int cmd_chat(int argc, char **argv) {
-    const char *model_dir = NULL, *system_text = NULL, *v;
-    long max_tokens = 1024, threads = 0, n_ctx = 0;
-    int no_thinking = 0;
     cli_sampling sampling;
-    cli_sampling_init(&sampling);
+    cli_sampling_init(&sampling, 1024);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int sr = cli_sampling_option(&sampling, argc, argv, &i);
@@ -85,27 +78,19 @@ int cmd_chat(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--no-thinking")) no_thinking = 1;
-        else if (!strcmp(a, "--model")) {
-            if (!(model_dir = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--system")) {
-            if (!(system_text = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--max-tokens")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1 << 24, &max_tokens)) return 2;
-        } else if (!strcmp(a, "--threads")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1024, &threads)) return 2;
-        } else if (!strcmp(a, "--ctx")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 16, 1 << 24, &n_ctx)) return 2;
         } else {
             fprintf(stderr, "ominix chat: unknown option '%s' (see 'ominix chat --help')\n", a);
             return 2;
         }
     }
+    const char *model_dir = sampling.model, *system_text = sampling.system;
+    const long max_tokens = sampling.max_tokens;
+    const int no_thinking = sampling.no_thinking;
     if (!model_dir && !(model_dir = cli_default_model())) return 1;
     om_text_model *tm = NULL;
     om_context *ctx = NULL;
     om_model_params mp = om_model_default_params();
-    mp.n_threads = (int)threads;
+    mp.n_threads = (int)sampling.threads;
     if (om_text_model_load(model_dir, &mp, &tm)) goto fail;
     if (!tm->tok || !tm->tmpl) {
         om_errorf("model folder '%s' has no %s; chat needs both tokenizer.json and a chat template", model_dir,
@@ -113,7 +98,7 @@ int cmd_chat(int argc, char **argv) {
         goto fail;
     }
     om_context_params cp = om_context_default_params();
-    cp.n_ctx = (int)n_ctx;
+    cp.n_ctx = (int)sampling.n_ctx;
     if (om_context_create(tm->model, &cp, &ctx)) goto fail;
 
     const int tty_in = isatty(0), tty_out = isatty(1);

@@ -112,31 +112,27 @@ static int on_text(void *user, om_text_kind kind, const char *t, size_t n) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ominix generate [--model PATH] (--prompt TEXT | --prompt-ids ID,ID,...) [options]\n"
+            "usage: ominix generate (--prompt TEXT | --prompt-ids ID,ID,...) [options]\n"
             "  --prompt TEXT            a user message, rendered with the model's chat template\n"
             "  --raw                    send --prompt as is, without the chat template\n"
-            "  --system TEXT            a system message before the prompt\n"
-            "  --no-thinking            ask thinking models to answer directly (enable_thinking=false)\n"
-            "  --prompt-ids IDS         the prompt as token ids\n"
+            "  --prompt-ids IDS         the prompt as token ids\n" CLI_COMMON_HELP
             "  --max-tokens N           tokens to generate (default 256)\n"
             CLI_SAMPLING_HELP
             "  --stop TEXT              stop before this text (repeatable)\n"
             "  --ignore-eos             keep generating past end-of-sequence tokens\n"
             "  --logprobs K             with --json: the K most likely tokens of each step\n"
-            "  --json                   JSON Lines: one object per token, then a summary\n"
-            "  --threads N              CPU threads (default: all)\n"
-            "  --ctx N                  context length (default: prompt + max tokens)\n");
+            "  --json                   JSON Lines: one object per token, then a summary\n");
 }
 
 #define MAX_STOP 16
 
 int cmd_generate(int argc, char **argv) {
-    const char *model_dir = NULL, *ids_arg = NULL, *text = NULL, *system_text = NULL, *v;
+    const char *ids_arg = NULL, *text = NULL, *v;
     const char *stop[MAX_STOP];
-    int n_stop = 0, raw = 0, no_thinking = 0, json = 0, ignore_eos = 0;
-    long max_tokens = 256, n_top = 0, threads = 0, n_ctx = 0;
+    int n_stop = 0, raw = 0, json = 0, ignore_eos = 0;
+    long n_top = 0;
     cli_sampling sampling;
-    cli_sampling_init(&sampling);
+    cli_sampling_init(&sampling, 256);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int sr = cli_sampling_option(&sampling, argc, argv, &i);
@@ -148,15 +144,10 @@ int cmd_generate(int argc, char **argv) {
         } else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = 1;
         else if (!strcmp(a, "--raw")) raw = 1;
-        else if (!strcmp(a, "--no-thinking")) no_thinking = 1;
-        else if (!strcmp(a, "--model")) {
-            if (!(model_dir = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--prompt-ids")) {
+        else if (!strcmp(a, "--prompt-ids")) {
             if (!(ids_arg = cli_value(argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--prompt")) {
             if (!(text = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--system")) {
-            if (!(system_text = cli_value(argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--stop")) {
             if (!(v = cli_value(argc, argv, &i))) return 2;
             if (n_stop == MAX_STOP) {
@@ -164,14 +155,8 @@ int cmd_generate(int argc, char **argv) {
                 return 2;
             }
             stop[n_stop++] = v;
-        } else if (!strcmp(a, "--max-tokens")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 0, 1 << 24, &max_tokens)) return 2;
         } else if (!strcmp(a, "--logprobs")) {
             if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 0, 1000, &n_top)) return 2;
-        } else if (!strcmp(a, "--threads")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1024, &threads)) return 2;
-        } else if (!strcmp(a, "--ctx")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_int(a, v, 1, 1 << 24, &n_ctx)) return 2;
         } else {
             fprintf(stderr, "ominix generate: unknown option '%s' (see 'ominix generate --help')\n", a);
             return 2;
@@ -181,6 +166,9 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "ominix generate: one of --prompt or --prompt-ids is required\n");
         return 2;
     }
+    const char *model_dir = sampling.model, *system_text = sampling.system;
+    const long max_tokens = sampling.max_tokens, n_ctx = sampling.n_ctx;
+    const int no_thinking = sampling.no_thinking;
     if (!model_dir && !(model_dir = cli_default_model())) return 1;
     int32_t *prompt = NULL;
     int n_prompt = 0;
@@ -193,7 +181,7 @@ int cmd_generate(int argc, char **argv) {
     cJSON *messages = NULL;
     output out = {.json = json, .n_top = (int)n_top, .plain_first = 1};
     om_model_params mp = om_model_default_params();
-    mp.n_threads = (int)threads;
+    mp.n_threads = (int)sampling.threads;
     if (om_text_model_load(model_dir, &mp, &tm)) goto fail;
     out.has_text = tm->tok != NULL;
     int reasoning_open = 0;
