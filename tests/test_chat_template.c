@@ -216,6 +216,9 @@ static void test_errors(void) {
                         "access to attribute 'append' of 'list' object is unsafe.", false);
     expect_render_error("{% set ns = namespace() %}{% set ns._secret = 1 %}", NULL, NULL,
                         "cannot store underscore-prefixed attributes", false);
+    expect_render_error("{% set ns = namespace(_x=1) %}", NULL, NULL,
+                        "cannot store underscore-prefixed attributes on a namespace, but got '_x'", false);
+    expect_render_error("{{ '%d' % 1e300 }}", NULL, NULL, "64-bit integer", false);
     expect_render_error("{{ 1 // 0 }}", NULL, NULL, "integer division or modulo by zero", false);
     expect_render_error("{{ x | tojson }}", NULL, NULL, "Object of type Undefined is not JSON serializable", false);
 

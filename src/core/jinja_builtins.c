@@ -1802,12 +1802,13 @@ int jinja_call_loop_method(jctx *c, const jnode *n, jloop *l, int id, jargs *a, 
 
 static int namespace_set_checked(jctx *c, const jnode *n, jdict *d, jv key, jv val) {
     if (key.kind == JV_STR && key.u.s->len && key.u.s->data[0] == '_') {
+        jctx_error(c, n,
+                   "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '%s'. "
+                   "Please rename the attribute.",
+                   key.u.s->data);
         jv_release(key);
         jv_release(val);
-        return jctx_error(c, n,
-                          "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '%s'. "
-                          "Please rename the attribute.",
-                          key.u.s->data);
+        return -1;
     }
     return jdict_set(d, key, val) ? locate(c, n) : 0;
 }
