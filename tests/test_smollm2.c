@@ -3,8 +3,9 @@
  * tests/data/smollm2_reference.json made by tools/make_smollm2_reference.py with transformers
  * (float32, weights dequantized from the same file). Runs the CLI without --model, so the
  * default-model path is what is tested. Checks, per reference prompt:
- *   - the chat template and tokenizer taken from the GGUF give the reference's prompt ids
- *     (the text prompt and the reference ids generate the same tokens, and prompt_tokens match);
+ *   - the tokenizer taken from the GGUF encodes the reference's prompt text to its ids, and the
+ *     chat template too renders the messages to them (the text prompt's first token and
+ *     prompt_tokens match the reference's);
  *   - the first token's top-10 log-probs are within LOGPROB_TOL of the reference (ominix
  *     multiplies the 4-bit weights with activations quantized to 8 bits, transformers with
  *     float32 activations: differences of a few hundredths are expected);
@@ -105,6 +106,17 @@ int main(void) {
         CHECKF(step == n_steps, "%s: %d steps, expected %d", name, step, n_steps);
         printf("%s: first-token worst logprob difference %.4f; %d of %d greedy steps identical%s\n", name, worst,
                compared, n_steps, diverged ? " (then a near-tie)" : "");
+
+        /* The GGUF's tokenizer on the reference's prompt text: the reference's ids. */
+        char pfile[4300];
+        snprintf(pfile, sizeof pfile, "%s/smollm2_prompt.txt", OM_TMP_DIR);
+        const char *ptext = cJSON_GetObjectItem(c, "prompt")->valuestring;
+        CHECK(om_test_write_file(pfile, ptext, strlen(ptext)) == 0);
+        snprintf(cmd, sizeof cmd, "%s tokenize --json < '%s'", OM_CLI_PATH, pfile);
+        CHECKF(om_test_run(cmd, out, sizeof out, err, sizeof err) == 0, "%s tokenize: %s", name, err);
+        char want[65600];
+        snprintf(want, sizeof want, "[%s]\n", id_list);
+        CHECKF(!strcmp(out, want), "%s: tokenize gives %s, reference %s", name, out, want);
 
         /* The text prompt through the GGUF's template and tokenizer: the same tokens. */
         const cJSON *msgs = cJSON_GetObjectItem(c, "messages");

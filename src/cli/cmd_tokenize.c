@@ -7,12 +7,13 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/completion.h"
 #include "core/error.h"
 #include "core/tokenizer.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ominix tokenize --model DIR [options] [--] [TEXT...]\n"
-               "  --model DIR        model folder (or its tokenizer.json)\n"
+    fprintf(f, "usage: ominix tokenize [--model PATH] [options] [--] [TEXT...]\n"
+               "  --model PATH       model folder, its tokenizer.json, or a .gguf file (default: the default model)\n"
                "  --json             print one JSON array on one line instead of space-separated ids\n"
                "  --add-special      add the template's special tokens (e.g. a leading <s>), as\n"
                "                     Hugging Face's add_special_tokens=True\n"
@@ -74,10 +75,7 @@ int cmd_tokenize(int argc, char **argv) {
             break;
         }
     }
-    if (!model) {
-        fprintf(stderr, "ominix tokenize: --model is required\n");
-        return 2;
-    }
+    if (!model && !(model = cli_default_model())) return 1;
 
     char *text = NULL;
     size_t len = 0;
@@ -100,17 +98,29 @@ int cmd_tokenize(int argc, char **argv) {
         return 1;
     }
 
-    om_tokenizer *tok;
-    if (om_tokenizer_load(model, &tok)) {
+    /* A single-file checkpoint carries its tokenizer in its metadata: load it as a model
+     * (only mapped, not read), else read the folder's tokenizer.json alone. */
+    om_tokenizer *tok = NULL;
+    om_text_model *tm = NULL;
+    size_t mlen = strlen(model);
+    int is_gguf = mlen > 5 && !strcmp(model + mlen - 5, ".gguf");
+    if (is_gguf ? om_text_model_load(model, NULL, &tm) : om_tokenizer_load(model, &tok)) {
         fprintf(stderr, "ominix tokenize: %s\n", om_last_error());
         free(text);
+        return 1;
+    }
+    if (tm && !(tok = tm->tok)) {
+        fprintf(stderr, "ominix tokenize: %s has no tokenizer\n", model);
+        free(text);
+        om_text_model_free(tm);
         return 1;
     }
     int32_t *ids;
     size_t n;
     int rc = om_tokenizer_encode_ex(tok, text, len, &opt, &ids, &n);
     free(text);
-    om_tokenizer_free(tok);
+    if (tm) om_text_model_free(tm);
+    else om_tokenizer_free(tok);
     if (rc) {
         fprintf(stderr, "ominix tokenize: %s\n", om_last_error());
         return 1;
