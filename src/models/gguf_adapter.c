@@ -781,6 +781,8 @@ typedef struct spm_merge {
 
 static int spm_score_desc;
 
+#define SPM_MAX_MERGED 1024
+
 /* transformers' generate_merges: by the merged token's score (descending when the file has
  * scores, else by its id ascending), then by the lengths of the two halves, in the same
  * direction; ties keep their order of discovery. */
@@ -848,7 +850,10 @@ static cJSON *spm_tokenizer(const om_gguf *g, const om_gguf_array *tokens, const
     for (uint64_t i = 0; i < tokens->n; i++) {
         const char *s = tokens->strs[i];
         size_t n = tokens->str_lens[i];
-        if (n < 2 || str_table_get(&table, s, n) != (int32_t)i) continue; /* the last of duplicates */
+        /* Each split costs a lookup of the whole piece, so a piece of n bytes costs n^2; real
+         * pieces are under a hundred bytes, and longer ones are left unmade rather than let a
+         * corrupt file take minutes. */
+        if (n < 2 || n > SPM_MAX_MERGED || str_table_get(&table, s, n) != (int32_t)i) continue;
         float score = scores ? (float)om_gguf_array_float(scores, i) : (float)i;
         size_t first = nm;
         for (size_t b = 1; b < n; b++) {
