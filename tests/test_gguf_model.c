@@ -50,7 +50,8 @@ typedef struct spec {
     int tied, bias, o_bias, qk_norm, f16, llama3;
     int permute;            /* llama: permute q/k rows as llama.cpp's converter does */
     int moe;                /* qwen3moe: every layer; glm4moe: layers after the first */
-    int glm;                /* 1: GLM-4 (fused gate_up, output norms), 2: GLM-4-MoE */
+    int glm;                /* 1: GLM-4 (fused gate_up, output norms), 2: GLM-4-MoE, 3: Mixtral (Llama's
+                               experts: block_sparse_moe, w1/w3/w2) */
     int n_rot;
     double theta;
 } spec;
@@ -141,6 +142,13 @@ static void build(hf_model *m, const spec *s) {
             add(m, s, 1, H, 0, 1, 0.2f, "%s.post_mlp_layernorm.weight", p);
             add(m, s, 2, 2 * F, H, 0, 0.3f, "%s.mlp.gate_up_proj.weight", p);
             add(m, s, 2, H, F, 0, 0.3f, "%s.mlp.down_proj.weight", p);
+        } else if (s->glm == 3) {
+            add(m, s, 2, E, H, 0, 0.5f, "%s.block_sparse_moe.gate.weight", p);
+            for (int e = 0; e < E; e++) {
+                add(m, s, 2, F, H, 0, 0.3f, "%s.block_sparse_moe.experts.%d.w1.weight", p, e);
+                add(m, s, 2, F, H, 0, 0.3f, "%s.block_sparse_moe.experts.%d.w3.weight", p, e);
+                add(m, s, 2, H, F, 0, 0.3f, "%s.block_sparse_moe.experts.%d.w2.weight", p, e);
+            }
         } else if (sparse_layer(s, l)) {
             add(m, s, 2, E, H, 0, 0.5f, "%s.mlp.gate.weight", p);
             for (int e = 0; e < E; e++) {
@@ -198,7 +206,10 @@ static void write_config(const spec *s, const char *dir) {
         cJSON_AddNumberToObject(r, "high_freq_factor", 4);
         cJSON_AddNumberToObject(r, "original_max_position_embeddings", 256);
     }
-    if (s->moe && s->glm != 2) {
+    if (s->glm == 3) {
+        cJSON_AddNumberToObject(c, "num_local_experts", E);
+        cJSON_AddNumberToObject(c, "num_experts_per_tok", TOPK);
+    } else if (s->moe && s->glm != 2) {
         cJSON_AddNumberToObject(c, "num_experts", E);
         cJSON_AddNumberToObject(c, "num_experts_per_tok", TOPK);
         cJSON_AddNumberToObject(c, "moe_intermediate_size", EF);
@@ -282,6 +293,7 @@ static int gguf_name(const spec *s, const char *hf, char *out, size_t size) {
         {"post_self_attn_layernorm.weight", "post_attention_norm.weight"},
         {"post_mlp_layernorm.weight", "post_ffw_norm.weight"},
         {"mlp.gate.weight", "ffn_gate_inp.weight"},
+        {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
         {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
         {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
         {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
@@ -350,7 +362,7 @@ static void write_gguf(const hf_model *m, const spec *s, const char *path, int t
     if (s->moe) {
         gw_kv_u32(&w, KEY("expert_count"), E);
         gw_kv_u32(&w, KEY("expert_used_count"), TOPK);
-        gw_kv_u32(&w, KEY("expert_feed_forward_length"), EF);
+        if (s->glm != 3) gw_kv_u32(&w, KEY("expert_feed_forward_length"), EF);
     }
     if (s->glm == 2) {
         gw_kv_u32(&w, KEY("expert_shared_count"), 1);
@@ -388,15 +400,23 @@ static void write_gguf(const hf_model *m, const spec *s, const char *path, int t
         size_t n = (size_t)(t->shape[0] * t->shape[1]);
         int l, e, pos = 0;
         char which[16];
-        /* Experts: expert 0 writes the stack of all of them, [E, out, in]. */
-        if (sscanf(t->name, "model.layers.%d.mlp.experts.%d.%15[a-z]_proj.weight%n", &l, &e, which, &pos) == 3 && pos) {
+        /* Experts: expert 0 writes the stack of all of them, [E, out, in]. Mixtral's w1, w3 and
+         * w2 are gate, up and down. */
+        int mixtral = 0;
+        if ((sscanf(t->name, "model.layers.%d.mlp.experts.%d.%15[a-z]_proj.weight%n", &l, &e, which, &pos) == 3 &&
+             pos) ||
+            (pos = 0, mixtral = 1,
+             sscanf(t->name, "model.layers.%d.block_sparse_moe.experts.%d.%15[a-z0-9].weight%n", &l, &e, which, &pos) == 3 &&
+                 pos)) {
             if (e != 0) continue;
             float *stack = malloc(n * E * sizeof(float));
             for (int x = 0; x < E; x++) {
                 char en[128];
-                snprintf(en, sizeof en, "model.layers.%d.mlp.experts.%d.%s_proj.weight", l, x, which);
+                if (mixtral) snprintf(en, sizeof en, "model.layers.%d.block_sparse_moe.experts.%d.%s.weight", l, x, which);
+                else snprintf(en, sizeof en, "model.layers.%d.mlp.experts.%d.%s_proj.weight", l, x, which);
                 memcpy(stack + (size_t)x * n, find(m, en)->data, n * sizeof(float));
             }
+            if (mixtral) snprintf(which, sizeof which, "%s", !strcmp(which, "w1") ? "gate" : !strcmp(which, "w3") ? "up" : "down");
             snprintf(name, sizeof name, "blk.%d.ffn_%s_exps.weight", l, which);
             put_tensor(&w, s, name, 3, (int64_t[]){t->shape[1], t->shape[0], E}, stack, n * E);
             free(stack);
@@ -499,6 +519,7 @@ static void test_logits(void) {
         /* arch, model_type, tied, bias, o_bias, qk_norm, f16, llama3, permute, moe, glm, n_rot, theta */
         {"llama", "llama", 1, 0, 0, 0, 0, 0, 1, 0, 0, HD, 10000},
         {"llama", "llama", 0, 1, 1, 0, 1, 1, 1, 0, 0, HD, 100},
+        {"llama", "mixtral", 0, 0, 0, 0, 0, 0, 1, 1, 3, HD, 10000},
         {"qwen2", "qwen2", 1, 1, 0, 0, 0, 0, 0, 0, 0, HD, 10000},
         {"qwen3", "qwen3", 0, 0, 0, 1, 1, 0, 0, 0, 0, HD, 1000000},
         {"qwen3moe", "qwen3_moe", 0, 0, 0, 1, 0, 0, 0, 1, 0, HD, 10000},
