@@ -128,7 +128,7 @@ int om_model_load(const char *dir, const om_model_params *params, om_model **out
     if (!m->weights && om_weights_open_dir(dir, &m->weights)) goto fail;
     if (m->family->load(m)) {
         /* The family's messages say "config.json"; for a GGUF file say which file that was. */
-        if (kind == 1) om_error_prefix("%s: ", path);
+        if (kind == 1 && strncmp(om_last_error(), path, strlen(path)) != 0) om_error_prefix("%s: ", path);
         goto fail;
     }
     if (read_eos(m)) goto fail;
