@@ -1,9 +1,9 @@
 /* Benchmark of the CPU matmul kernels, for docs/SPEED.md.
  *
- *   bench_kernels [threads] [what]     what: all (default), bw, gemv, small, prefill
+ *   bench_kernels [threads] [what]     what: all (default), pool, bw, gemv, small, prefill
  *   OMINIX_CPU=portable|avx2|avx512 picks a lower kernel set.
  *
- * Prints the machine's read bandwidth (membw.c), the GEMV (M = 1) rate in GB/s of weights for
+ * Prints the threadpool's dispatch latency, the machine's read bandwidth (membw.c), the GEMV (M = 1) rate in GB/s of weights for
  * Qwen3-0.6B's shapes, the time of small-M matmuls (where the small-tile and packed paths
  * meet), and GFLOP/s of prefill-sized matmuls. Work is split over the pool by column ranges
  * in blocks of 16, as the CPU backend does. Decode reads each weight once per token and the
@@ -81,6 +81,27 @@ static double time_matmul(om_threadpool *pool, const om_cpu_kernels *k, om_dtype
     return best;
 }
 
+static void empty_task(void *arg, int ith, int nth) { (void)arg, (void)ith, (void)nth; }
+
+/* Microseconds per om_threadpool_run of an empty task: back to back (workers spinning), and
+ * after 5 ms of idleness (workers asleep on the futex). */
+static void bench_pool(om_threadpool *pool) {
+    const int n = 200000;
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) om_threadpool_run(pool, empty_task, NULL);
+    double hot = (now_s() - t0) / n;
+    double cold = 0;
+    const int m = 50;
+    for (int i = 0; i < m; i++) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+        t0 = now_s();
+        om_threadpool_run(pool, empty_task, NULL);
+        cold += now_s() - t0;
+    }
+    printf("threadpool run, empty task: %.2f us back to back, %.1f us after 5 ms idle\n", hot * 1e6, cold / m * 1e6);
+}
+
 static const char *dt_name(om_dtype dt) { return dt == OM_F32 ? "f32" : dt == OM_F16 ? "f16" : "bf16"; }
 
 int main(int argc, char **argv) {
@@ -91,6 +112,8 @@ int main(int argc, char **argv) {
     if (!pool) return 1;
     const om_cpu_kernels *k = om_cpu_kernels_get();
     printf("kernels %s, %d threads\n", k->name, om_threadpool_size(pool));
+
+    if (all || !strcmp(what, "pool")) bench_pool(pool);
 
     double bw = 0;
     if (all || !strcmp(what, "bw") || !strcmp(what, "gemv")) {

@@ -5,7 +5,9 @@
  * spinning on a generation counter that the caller bumps; only after a bounded spin (so an
  * idle process does not burn its CPUs) do they sleep on a futex (a condition variable where
  * there is no futex). The caller, after doing its own share as thread 0, waits for the
- * workers the same way: spin, then sleep.
+ * workers the same way: spin, then sleep. While spinning, a thread yields its CPU every few
+ * microseconds (after the first), so that when there are more runnable threads than CPUs
+ * (a pool larger than the machine, other processes) the thread being waited for gets to run.
  *
  * Memory ordering: the task (fn, arg, n_pending) is written before the release increment of
  * `generation` and read after a worker's acquire load of it; each worker's acq_rel decrement
@@ -16,6 +18,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -116,7 +119,10 @@ static unsigned wait_for_work(om_threadpool *pool, unsigned seen) {
             deadline = t + SPIN_NS;
             continue;
         }
-        if (t < deadline) continue;
+        if (t < deadline) {
+            sched_yield();
+            continue;
+        }
         atomic_fetch_add(&pool->n_sleeping, 1);
         if (atomic_load(&pool->generation) == seen) wait_on(pool, &pool->generation, (int)seen);
         atomic_fetch_sub(&pool->n_sleeping, 1);
@@ -151,7 +157,10 @@ static void wait_for_workers(om_threadpool *pool) {
             deadline = t + SPIN_NS;
             continue;
         }
-        if (t < deadline) continue;
+        if (t < deadline) {
+            sched_yield();
+            continue;
+        }
         atomic_store(&pool->caller_sleeping, 1);
         left = atomic_load(&pool->n_pending);
         if (left != 0) wait_on(pool, &pool->n_pending, left);

@@ -84,7 +84,9 @@ static float sum_f32(const float *a, size_t n) {
 /* ---- small M: dot products straight from the weight rows ---- */
 
 /* y[r, c] for r < R (<= 2) rows of x and c < rows (<= 4) weight rows. Rows past `rows` repeat
- * row 0 (their results are not stored). */
+ * row 0 (their results are not stored). As in kernels_avx512.c, every cache line is
+ * prefetched PREFETCH_AHEAD bytes before its row stream reaches it. */
+#define PREFETCH_AHEAD 8192
 ALWAYS_INLINE void small_tile(om_dtype dt, int R, int K, const float *x, size_t ldx, const char *w, size_t ldw,
                               int rows, float *y, size_t ldy) {
     const size_t sz = dt == OM_F32 ? 4 : 2;
@@ -94,6 +96,26 @@ ALWAYS_INLINE void small_tile(om_dtype dt, int R, int K, const float *x, size_t 
     for (int r = 0; r < 2; r++)
         for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
     int k = 0;
+    for (; k + 32 <= K; k += 32) {
+        size_t off = (size_t)k * sz;
+        for (size_t line = 0; line < 32 * sz; line += 64) {
+            _mm_prefetch(w0 + PREFETCH_AHEAD + off + line, _MM_HINT_T0);
+            _mm_prefetch(w1 + PREFETCH_AHEAD + off + line, _MM_HINT_T0);
+            _mm_prefetch(w2 + PREFETCH_AHEAD + off + line, _MM_HINT_T0);
+            _mm_prefetch(w3 + PREFETCH_AHEAD + off + line, _MM_HINT_T0);
+        }
+        for (int h = 0; h < 4; h++) {
+            size_t o = off + (size_t)h * 8 * sz;
+            __m256 v0 = load_w(dt, w0 + o), v1 = load_w(dt, w1 + o), v2 = load_w(dt, w2 + o), v3 = load_w(dt, w3 + o);
+            for (int r = 0; r < R; r++) {
+                __m256 xv = _mm256_loadu_ps(x + (size_t)r * ldx + k + h * 8);
+                acc[r][0] = _mm256_fmadd_ps(v0, xv, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(v1, xv, acc[r][1]);
+                acc[r][2] = _mm256_fmadd_ps(v2, xv, acc[r][2]);
+                acc[r][3] = _mm256_fmadd_ps(v3, xv, acc[r][3]);
+            }
+        }
+    }
     for (; k + 8 <= K; k += 8) {
         size_t off = (size_t)k * sz;
         __m256 v0 = load_w(dt, w0 + off), v1 = load_w(dt, w1 + off), v2 = load_w(dt, w2 + off),
@@ -171,19 +193,23 @@ ALWAYS_INLINE void pack(om_dtype dt, const char *w, size_t ldw, int rows, int kc
 }
 
 /* y[i, 0..ncols) (+)= x[i, 0..kc) . panel for i < MRC: 12 accumulators, 2 weight vectors and
- * a broadcast fill 15 of the 16 registers. */
+ * a broadcast fill 15 of the 16 registers. The loops over i must be unrolled: otherwise GCC
+ * keeps a copy of the accumulators in memory, stored on every k step (half the speed). */
 ALWAYS_INLINE void micro_tile(int MRC, int kc, const float *x, size_t ldx, const float *panel, float *y, size_t ldy,
                               int ncols, int accumulate) {
     __m256 c0[MR], c1[MR];
+    _Pragma("GCC unroll 16")
     for (int i = 0; i < MRC; i++) c0[i] = c1[i] = _mm256_setzero_ps();
     for (int k = 0; k < kc; k++) {
         __m256 b0 = _mm256_load_ps(panel + (size_t)k * NR), b1 = _mm256_load_ps(panel + (size_t)k * NR + 8);
+        _Pragma("GCC unroll 16")
         for (int i = 0; i < MRC; i++) {
             __m256 a = _mm256_broadcast_ss(x + (size_t)i * ldx + k);
             c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
             c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
         }
     }
+    _Pragma("GCC unroll 16")
     for (int i = 0; i < MRC; i++) {
         float *yr = y + (size_t)i * ldy;
         if (ncols == NR) {
@@ -216,7 +242,8 @@ static void micro(int mr, int kc, const float *x, size_t ldx, const float *panel
 _Static_assert(KC * NR <= OM_GEMM_PANEL_FLOATS, "panel does not fit the driver's buffer");
 
 #define SMALL_R 2
-#define SMALL_M_MAX 8
+/* Up to here the small tiles beat packing (cold weights, measured crossover about 22). */
+#define SMALL_M_MAX 20
 
 #define DEFINE_DTYPE(name, DT)                                                                                \
     static void small_##name(int R, int K, const float *x, size_t ldx, const char *w, size_t ldw, int rows,    \

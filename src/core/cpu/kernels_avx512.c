@@ -155,13 +155,11 @@ ALWAYS_INLINE void small_tile(om_dtype dt, int R, int K, const float *x, size_t 
 
 /* ---- larger M: packed panels and an outer-product register tile ---- */
 
-#ifndef MR
+/* 12 x 32: 24 accumulators + 2 weight vectors + a broadcast of the 32 registers; 14 x 32 and a
+ * k block of 128 measured no better (docs/SPEED.md). */
 #define MR 12
-#endif
 #define NR 32
-#ifndef KC
 #define KC 256
-#endif
 
 /* In-register transpose of 16 rows of 16 floats: on return r[j] holds column j. */
 ALWAYS_INLINE void transpose16(__m512 r[16]) {
@@ -213,15 +211,20 @@ ALWAYS_INLINE void pack(om_dtype dt, const char *w, size_t ldw, int rows, int kc
 }
 
 /* y[i, 0..ncols) (+)= x[i, 0..kc) . panel for i < MRC. Each k step: two vectors of weights,
- * MRC broadcasts of x (folded into the FMAs as memory operands), 2 * MRC FMAs. */
+ * MRC broadcasts of x (loads that use no vector ALU port), 2 * MRC FMAs. The loops over i
+ * must be unrolled: otherwise GCC keeps a copy of the accumulators in memory, stored on
+ * every k step. */
 ALWAYS_INLINE void micro_tile(int MRC, int kc, const float *x, size_t ldx, const float *panel, float *y, size_t ldy,
                               int ncols, int accumulate) {
     __m512 c0[MR], c1[MR];
+    _Pragma("GCC unroll 16")
     for (int i = 0; i < MRC; i++) c0[i] = c1[i] = _mm512_setzero_ps();
     const float *xr[MR];
+    _Pragma("GCC unroll 16")
     for (int i = 0; i < MRC; i++) xr[i] = x + (size_t)i * ldx;
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(panel + (size_t)k * NR), b1 = _mm512_load_ps(panel + (size_t)k * NR + 16);
+        _Pragma("GCC unroll 16")
         for (int i = 0; i < MRC; i++) {
             __m512 a = _mm512_set1_ps(xr[i][k]);
             c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
@@ -230,6 +233,7 @@ ALWAYS_INLINE void micro_tile(int MRC, int kc, const float *x, size_t ldx, const
     }
     __mmask16 m0 = ncols >= 16 ? 0xffff : tail_mask(ncols);
     __mmask16 m1 = ncols >= 32 ? 0xffff : ncols > 16 ? tail_mask(ncols - 16) : 0;
+    _Pragma("GCC unroll 16")
     for (int i = 0; i < MRC; i++) {
         float *yr = y + (size_t)i * ldy;
         if (accumulate) {
@@ -249,9 +253,6 @@ static void micro(int mr, int kc, const float *x, size_t ldx, const float *panel
     switch (mr) {
         MICRO(1) MICRO(2) MICRO(3) MICRO(4) MICRO(5) MICRO(6) MICRO(7) MICRO(8) MICRO(9) MICRO(10) MICRO(11)
         MICRO(12)
-#if MR >= 14
-        MICRO(13) MICRO(14)
-#endif
     default: break;
     }
 }
@@ -259,7 +260,8 @@ static void micro(int mr, int kc, const float *x, size_t ldx, const float *panel
 _Static_assert(KC * NR <= OM_GEMM_PANEL_FLOATS, "panel does not fit the driver's buffer");
 
 #define SMALL_R 4
-#define SMALL_M_MAX 8
+/* Up to here the small tiles beat packing (cold weights, measured crossover about 20). */
+#define SMALL_M_MAX 16
 
 #define DEFINE_DTYPE(name, DT)                                                                                \
     static void small_##name(int R, int K, const float *x, size_t ldx, const char *w, size_t ldw, int rows,    \

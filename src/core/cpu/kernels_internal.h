@@ -80,6 +80,13 @@ static inline void om_gemm_drive(const om_gemm_pieces *p, size_t wsize, int M, i
                 int kc = K - k0 < p->kc ? K - k0 : p->kc;
                 for (int n = b0; n < b1; n += p->nr) {
                     int cols = b1 - n < p->nr ? b1 - n : p->nr;
+                    /* Cold weights come in at a fraction of the memory bandwidth when only the
+                     * pack's short strided reads ask for them, so the next panel's are
+                     * requested (into L2) while this one is packed and used. A prefetch past
+                     * the end of the weights is harmless: prefetches never fault. */
+                    const char *next = wb + (size_t)(n + p->nr) * ldw + (size_t)k0 * wsize;
+                    for (int j = 0; j < p->nr; j++)
+                        for (size_t b = 0; b < (size_t)kc * wsize; b += 64) __builtin_prefetch(next + (size_t)j * ldw + b, 0, 2);
                     p->pack(wb + (size_t)n * ldw + (size_t)k0 * wsize, ldw, cols, kc, panel);
                     for (int m = m0; m < m1; m += p->mr) {
                         int mr = m1 - m < p->mr ? m1 - m : p->mr;
