@@ -90,6 +90,10 @@ int om_text_model_load(const char *dir, const om_model_params *p, om_text_model 
     if (from_checkpoint) {
         if (load_checkpoint_tokenizer(tm)) goto fail;
         snprintf(path, sizeof path, "%s", tm->model->dir);
+        /* The JSON (some megabytes of cJSON for a 50k vocabulary) has served its purpose. */
+        cJSON_Delete(tm->model->tokenizer_json);
+        cJSON_Delete(tm->model->tokenizer_config);
+        tm->model->tokenizer_json = tm->model->tokenizer_config = NULL;
     } else if (stat(path, &st) == 0) {
         if (om_tokenizer_load(dir, &tm->tok)) goto fail;
     }
