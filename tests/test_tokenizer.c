@@ -399,9 +399,11 @@ static void check_cli(void) {
              OM_TEST_DATA_DIR);
     rc = om_test_run(cmd, out, sizeof out, err, sizeof err);
     CHECKF(rc == 1 && strstr(err, "byte offset 1"), "tokenize bad UTF-8: rc=%d err='%s'", rc, err);
-    snprintf(cmd, sizeof cmd, "'%s' tokenize 'x'", OM_CLI_PATH);
+    /* Without --model the default model is used; with an empty cache that is a clear error. */
+    snprintf(cmd, sizeof cmd, "OMINIX_CACHE=/nonexistent '%s' tokenize 'x'", OM_CLI_PATH);
     rc = om_test_run(cmd, out, sizeof out, err, sizeof err);
-    CHECKF(rc == 2 && strstr(err, "--model"), "tokenize without --model: rc=%d err='%s'", rc, err);
+    CHECKF(rc == 1 && strstr(err, "--model") && strstr(err, "fetch-default-model"),
+           "tokenize without --model or default model: rc=%d err='%s'", rc, err);
 }
 
 int main(void) {
