@@ -42,8 +42,9 @@ static void dq_q5(const uint8_t *b, float *y, int with_min) {
             x0 -= 16;
             x1 -= 16;
         }
-        y[j] = (float)x0 * d + m;
-        y[j + 16] = (float)x1 * d + m;
+        /* Q5_0 adds no minimum: x * d + 0.0f would turn gguf's -0.0 into +0.0. */
+        y[j] = with_min ? (float)x0 * d + m : (float)x0 * d;
+        y[j + 16] = with_min ? (float)x1 * d + m : (float)x1 * d;
     }
 }
 
@@ -61,6 +62,10 @@ static void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
         *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
         *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
     }
+}
+
+void om_q4k_scales(const uint8_t *packed, uint8_t sc[8], uint8_t mn[8]) {
+    for (int j = 0; j < 8; j++) scale_min_k4(j, packed, &sc[j], &mn[j]);
 }
 
 static void dq_q2_k(const uint8_t *b, float *y) {

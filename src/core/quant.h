@@ -12,4 +12,8 @@
 /* dst[0..n) = the n elements (a whole number of blocks) starting at src. */
 void om_dequantize(om_dtype t, const void *src, float *dst, size_t n);
 
+/* The eight 6-bit sub-block scales and minimums of a Q4_K or Q5_K super-block, from its
+ * 12 packed bytes (shared with the dot-product kernels, which must read them the same way). */
+void om_q4k_scales(const uint8_t *packed, uint8_t sc[8], uint8_t mn[8]);
+
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/cpu/kernels_internal.h"
+#include "core/cpu/quant_kernels.h"
 #include "core/log.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -51,14 +52,17 @@ static cpu_features detect(void) {
 
 static const om_cpu_kernels *chosen;
 static const om_cpu_kernels *have_avx2, *have_avx512;
+/* The sets with the quantized-weight kernels of quant_kernels.h filled in. */
+static om_cpu_kernels filled[3];
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 
 static void choose(void) {
 #if defined(__x86_64__) || defined(__i386__)
     cpu_features f = detect();
-    if (f.avx2) have_avx2 = &om_kernels_avx2_set;
+    filled[1] = om_kernels_avx2_set, filled[2] = om_kernels_avx512_set;
+    if (f.avx2) om_quant_kernels_fill(&filled[1], OM_QUANT_AVX2), have_avx2 = &filled[1];
     /* The AVX-512 kernels use F/BW/VL/DQ only; avx512_bf16 would need bf16 activations. */
-    if (f.avx512) have_avx512 = &om_kernels_avx512_set;
+    if (f.avx512) om_quant_kernels_fill(&filled[2], OM_QUANT_AVX512), have_avx512 = &filled[2];
     OM_DEBUG("cpu: avx2 %s, avx512 %s, avx512_bf16 %s", f.avx2 ? "yes" : "no", f.avx512 ? "yes" : "no",
              f.avx512_bf16 ? "yes" : "no");
 #endif
@@ -74,7 +78,9 @@ static void choose(void) {
         else
             OM_WARN("OMINIX_CPU=%s is not one of portable, avx2, avx512; ignored", force);
     }
-    chosen = &om_kernels_portable_set;
+    filled[0] = om_kernels_portable_set;
+    om_quant_kernels_fill(&filled[0], OM_QUANT_PORTABLE);
+    chosen = &filled[0];
     if (limit >= 1 && have_avx2) chosen = have_avx2;
     if (limit >= 2 && have_avx512) chosen = have_avx512;
     OM_DEBUG("cpu: using the %s kernels", chosen->name);
@@ -85,7 +91,10 @@ const om_cpu_kernels *om_cpu_kernels_get(void) {
     return chosen;
 }
 
-const om_cpu_kernels *om_cpu_kernels_portable(void) { return &om_kernels_portable_set; }
+const om_cpu_kernels *om_cpu_kernels_portable(void) {
+    pthread_once(&detect_once, choose);
+    return &filled[0];
+}
 
 const om_cpu_kernels *om_cpu_kernels_avx2(void) {
     pthread_once(&detect_once, choose);

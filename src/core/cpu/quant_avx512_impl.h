@@ -1,0 +1,448 @@
+/* The AVX-512 quantized matmul tiles, written once and compiled twice: by quant_avx512.c
+ * (AVX-512 F/BW/VL/DQ: products through vpmaddubsw + vpmaddwd) and by quant_avx512vnni.c
+ * (with OM_QUANT_VNNI: vpdpbusd and vpdpwssd, which multiply and accumulate in one
+ * instruction). Include it from exactly those files, after defining OM_QUANT_FILL_NAME.
+ *
+ * 32-element formats: a zmm holds two blocks (64 int8 activations = 2 x 32), so every
+ * instruction works on two blocks; an odd last block pairs with itself on the weight side and
+ * with zeros on the activation side. The weight nibbles of two blocks are spread to
+ * [lo0 hi0 lo1 hi1] (the element order of ggml's blocks) with one 128-bit lane shuffle.
+ * Per block the two integer dot products (activations in two levels, see quant_internal.h)
+ * land in 8 int32 lanes as 256 * (w . q) + w . q2; that is scaled by d_w * d_x in f32 and
+ * summed over the row in an f32 vector, reduced once at the end. Constant offsets of the
+ * unsigned codes (Q4_0: q - 8, Q5_0: q - 16, and Q8_0 under VNNI, whose signed codes are
+ * shifted to unsigned by xor 0x80: q + 128 - 128) are removed in the integer domain by
+ * starting each level's accumulator at -offset * sum(level) / 8 in each of the block's 8
+ * lanes. The minimum m_w of Q4_1/Q5_1 adds m_w * (sum of the block's x), fused as
+ * m_w * (dsum / 8) per lane.
+ *
+ * K-quants (256-element super-blocks): vpmaddubsw gives int16 pair sums of code x activation,
+ * which vpmaddwd (or vpdpwssd) multiplies by the integer sub-block scales and widens to int32,
+ * so a whole super-block is one exact integer sum before its f32 scaling. The minimums (Q4_K,
+ * Q5_K) and Q6_K's offset of 32 use the activation sums per 16 values (bsum16). vpmaddubsw
+ * cannot overflow here: codes are at most 63 and |activations| at most 127. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "core/cpu/quant_internal.h"
+
+#ifndef OM_QUANT_FILL_NAME
+#error "define OM_QUANT_FILL_NAME before including quant_avx512_impl.h"
+#endif
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+/* Loops over the rows and columns of a tile are unrolled before the compiler decides where
+ * acc[][] lives: without it the accumulators went through the stack on every block. */
+#define OM_UNROLL
+
+/* acc + sum of the 4 products u8 x s8 of each int32 lane. Under VNNI one instruction; without
+ * it vpmaddubsw's int16 pair sums could saturate at 2 x 255 x 127, so callers pass codes of at
+ * most 127 (Q8_0 uses the sign trick there). */
+ALWAYS_INLINE __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
+#ifdef OM_QUANT_VNNI
+    return _mm512_dpbusd_epi32(acc, u, s);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+/* acc + sum of the 2 products int16 x int16 of each int32 lane. */
+ALWAYS_INLINE __m512i dot_i16(__m512i acc, __m512i a, __m512i b) {
+#ifdef OM_QUANT_VNNI
+    return _mm512_dpwssd_epi32(acc, a, b);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+#endif
+}
+
+ALWAYS_INLINE uint16_t ld16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+ALWAYS_INLINE uint32_t ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* [v0 x 8, v1 x 8] from the first two lanes of v. */
+ALWAYS_INLINE __m512 spread2_ps(__m128 v) {
+    return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                 _mm512_castps128_ps512(v));
+}
+
+ALWAYS_INLINE __m512i spread2_epi32(__m128i v) {
+    return _mm512_permutexvar_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                    _mm512_castsi128_si512(v));
+}
+
+/* ---- 32-element formats ---- */
+
+/* The 32 4-bit codes of two blocks (16 bytes each at qs0, qs1) in element order. */
+ALWAYS_INLINE __m512i nibbles2(const uint8_t *qs0, const uint8_t *qs1) {
+    __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i_u *)qs0)),
+                                        _mm_loadu_si128((const __m128i_u *)qs1), 1);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
+    v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+}
+
+/* Weight side of a block pair: codes (unsigned, offset removed later; Q8_0 without VNNI:
+ * signed), d_w per lane and, for Q4_1/Q5_1, m_w per lane. */
+typedef struct {
+    __m512i q;
+    __m512 d, m;
+    __mmask64 neg; /* Q8_0 without VNNI: the negative codes (q holds |code|) */
+} wpair;
+
+ALWAYS_INLINE wpair load_wpair(om_dtype T, const uint8_t *b0, const uint8_t *b1) {
+    wpair w;
+    w.m = _mm512_setzero_ps();
+    w.neg = 0;
+    if (T == OM_Q4_1 || T == OM_Q5_1) {
+        /* d and m are adjacent f16: one dword per block, converted together. */
+        __m128 dm = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128((int)ld32(b0)), (int)ld32(b1), 1));
+        w.d = _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0),
+                                    _mm512_castps128_ps512(dm));
+        w.m = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1),
+                                    _mm512_castps128_ps512(dm));
+    } else {
+        w.d = spread2_ps(_mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(ld16(b0)), ld16(b1), 1)));
+    }
+    switch (T) {
+    case OM_Q4_0: w.q = nibbles2(b0 + 2, b1 + 2); break;
+    case OM_Q4_1: w.q = nibbles2(b0 + 4, b1 + 4); break;
+    case OM_Q5_0:
+    case OM_Q5_1: {
+        int o = T == OM_Q5_1 ? 4 : 2;
+        __mmask64 hb = (__mmask64)ld32(b0 + o) | ((__mmask64)ld32(b1 + o) << 32);
+        w.q = _mm512_or_si512(nibbles2(b0 + o + 4, b1 + o + 4), _mm512_maskz_mov_epi8(hb, _mm512_set1_epi8(0x10)));
+        break;
+    }
+    case OM_Q8_0: {
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i_u *)(b0 + 2))),
+                                       _mm256_loadu_si256((const __m256i_u *)(b1 + 2)), 1);
+#ifdef OM_QUANT_VNNI
+        v = _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+#else
+        w.neg = _mm512_movepi8_mask(v);
+        v = _mm512_abs_epi8(v);
+#endif
+        w.q = v;
+        break;
+    }
+    default: w.q = _mm512_setzero_si512(); break;
+    }
+    return w;
+}
+
+/* Activation side of a block pair (the second one absent when `single`). */
+typedef struct {
+    __m512i q, q2;
+    __m512 d;          /* d_x per lane */
+    __m512i off, off2; /* starting values of the integer accumulators of the two levels */
+    __m512 s8;         /* dsum / 8 per lane (Q4_1, Q5_1) */
+} apair;
+
+ALWAYS_INLINE int offset_shift(om_dtype T) { /* log2(offset / 8); -1: no offset */
+#ifdef OM_QUANT_VNNI
+    if (T == OM_Q8_0) return 4;
+#endif
+    return T == OM_Q4_0 ? 0 : T == OM_Q5_0 ? 1 : -1;
+}
+
+ALWAYS_INLINE apair load_apair(om_dtype T, const om_qact *a, int row, int b, int single) {
+    apair x;
+    size_t o = (size_t)row * (size_t)a->K + (size_t)b * 32;
+    size_t ib = (size_t)row * (size_t)a->nb + (size_t)b;
+    __mmask16 two = single ? 0x1 : 0x3;
+    if (single) {
+        x.q = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i_u *)(a->q + o)));
+        x.q2 = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i_u *)(a->q2 + o)));
+    } else {
+        x.q = _mm512_loadu_si512(a->q + o);
+        x.q2 = _mm512_loadu_si512(a->q2 + o);
+    }
+    x.d = spread2_ps(_mm512_castps512_ps128(_mm512_maskz_loadu_ps(two, a->d + ib)));
+    x.off = x.off2 = _mm512_setzero_si512();
+    x.s8 = _mm512_setzero_ps();
+    int shift = offset_shift(T);
+    if (shift >= 0) {
+        __m512i s1 = spread2_epi32(_mm512_castsi512_si128(_mm512_maskz_loadu_epi32(two, a->sum1 + ib)));
+        __m512i s2 = spread2_epi32(_mm512_castsi512_si128(_mm512_maskz_loadu_epi32(two, a->sum2 + ib)));
+        x.off = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s1, (unsigned)shift));
+        x.off2 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s2, (unsigned)shift));
+    }
+    if (T == OM_Q4_1 || T == OM_Q5_1)
+        x.s8 = _mm512_mul_ps(spread2_ps(_mm512_castps512_ps128(_mm512_maskz_loadu_ps(two, a->dsum + ib))),
+                             _mm512_set1_ps(0.125f));
+    return x;
+}
+
+ALWAYS_INLINE __m512 step32(om_dtype T, __m512 acc, const wpair *w, const apair *x) {
+    __m512i is;
+#ifndef OM_QUANT_VNNI
+    if (T == OM_Q8_0) {
+        /* |w| x (x with the sign of w): the same products, first factor unsigned. */
+        __m512i xs = _mm512_mask_sub_epi8(x->q, w->neg, _mm512_setzero_si512(), x->q);
+        __m512i xs2 = _mm512_mask_sub_epi8(x->q2, w->neg, _mm512_setzero_si512(), x->q2);
+        is = _mm512_slli_epi32(dot_u8s8(_mm512_setzero_si512(), w->q, xs), 8);
+        is = dot_u8s8(is, w->q, xs2);
+    } else
+#endif
+    {
+        is = _mm512_slli_epi32(dot_u8s8(x->off, w->q, x->q), 8);
+        if (offset_shift(T) >= 0) is = _mm512_add_epi32(is, x->off2);
+        is = dot_u8s8(is, w->q, x->q2);
+    }
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(w->d, x->d), acc);
+    if (T == OM_Q4_1 || T == OM_Q5_1) acc = _mm512_fmadd_ps(w->m, x->s8, acc);
+    return acc;
+}
+
+ALWAYS_INLINE void tile32(om_dtype T, int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,
+                          size_t ldy) {
+    const size_t bb = T == OM_Q4_0 ? 18 : T == OM_Q4_1 ? 20 : T == OM_Q5_0 ? 22 : T == OM_Q5_1 ? 24 : 34;
+    const int nb = a->nb;
+    __m512 acc[4][4];
+    OM_UNROLL
+    for (int r = 0; r < R; r++)
+        OM_UNROLL
+        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b += 2) {
+        int single = b + 1 >= nb;
+        apair x[4];
+        OM_UNROLL
+        for (int r = 0; r < R; r++) x[r] = load_apair(T, a, m + r, b, single);
+        OM_UNROLL
+        for (int c = 0; c < C; c++) {
+            const uint8_t *b0 = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
+            wpair wp = load_wpair(T, b0, single ? b0 : b0 + bb);
+            OM_UNROLL
+            for (int r = 0; r < R; r++) acc[r][c] = step32(T, acc[r][c], &wp, &x[r]);
+        }
+    }
+    OM_UNROLL
+    for (int r = 0; r < R; r++)
+        OM_UNROLL
+        for (int c = 0; c < C; c++) y[(size_t)r * ldy + (size_t)c] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+/* ---- K-quants ---- */
+
+/* The codes of one 64-value pair of sub-blocks from 32 bytes of nibbles: [lo | hi]. */
+ALWAYS_INLINE __m512i nibbles64(const uint8_t *qs) {
+    __m256i t = _mm256_loadu_si256((const __m256i_u *)qs);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
+    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+}
+
+/* Weight side of a Q4_K/Q5_K super-block: codes of the 4 sub-block pairs, int16 scales per
+ * lane of the vpmaddubsw result ([sc_2j x 16, sc_2j+1 x 16]), the 8 minimums as int16, d, dmin. */
+typedef struct {
+    __m512i q[4], sc[4];
+    __m128i mins;
+    float d, dmin;
+} wq4k;
+
+ALWAYS_INLINE wq4k load_q4k(om_dtype T, const uint8_t *b) {
+    wq4k w;
+    w.d = _cvtsh_ss(ld16(b));
+    w.dmin = _cvtsh_ss(ld16(b + 2));
+    /* The 12 bytes of 6-bit scales and minimums to 8 + 8 bytes (ggml's unpacking, which
+     * core/quant.c does one at a time in om_q4k_scales). */
+    uint32_t u[4];
+    memcpy(u, b + 4, 12);
+    const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    uint32_t mins_lo = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = mins_lo;
+    u[0] &= k1;
+    __m256i s16 = _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+    w.mins = _mm256_extracti128_si256(s16, 1);
+    __m512i s512 = _mm512_castsi256_si512(s16);
+    for (int j = 0; j < 4; j++) {
+        __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j)), _mm256_set1_epi16((short)(2 * j + 1)), 1);
+        w.sc[j] = _mm512_permutexvar_epi16(idx, s512);
+    }
+    const uint8_t *qs = b + (T == OM_Q5_K ? 48 : 16);
+    __m512i hb = _mm512_setzero_si512();
+    if (T == OM_Q5_K) {
+        __m256i h = _mm256_loadu_si256((const __m256i_u *)(b + 16));
+        hb = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 1), 1); /* [bit 2j | bit 2j+1] */
+    }
+    for (int j = 0; j < 4; j++) {
+        w.q[j] = nibbles64(qs + 32 * j);
+        if (T == OM_Q5_K) {
+            __m512i hj = _mm512_and_si512(_mm512_srli_epi16(hb, (unsigned)(2 * j)), _mm512_set1_epi8(1));
+            w.q[j] = _mm512_or_si512(w.q[j], _mm512_slli_epi16(hj, 4));
+        }
+    }
+    return w;
+}
+
+/* Weight side of a Q6_K super-block: unsigned codes (offset 32 removed through bsum16), scales
+ * per lane of the vpmaddubsw result for each 64 values, the 16 scales as int16, d. */
+typedef struct {
+    __m512i q[4], sc[4];
+    __m256i sc16;
+    float d;
+} wq6k;
+
+ALWAYS_INLINE wq6k load_q6k(const uint8_t *b) {
+    wq6k w;
+    w.d = _cvtsh_ss(ld16(b + 208));
+    w.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i_u *)(b + 192)));
+    __m512i s512 = _mm512_castsi256_si512(w.sc16);
+    /* lane i of a vpmaddubsw result sums values 2i and 2i+1, of group i / 8 of 16 */
+    const __m512i group_of_lane = _mm512_srli_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8,
+                         7, 6, 5, 4, 3, 2, 1, 0),
+        3);
+    for (int j = 0; j < 4; j++) {
+        /* values 64j..64j+63 are groups 4j..4j+3 of 16; vpmaddubsw gives 8 lanes per group */
+        __m512i idx = _mm512_add_epi16(group_of_lane, _mm512_set1_epi16((short)(4 * j)));
+        w.sc[j] = _mm512_permutexvar_epi16(idx, s512);
+    }
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), lo2 = _mm512_set1_epi8(0x03);
+    for (int h = 0; h < 2; h++) {
+        __m512i ql = _mm512_loadu_si512(b + 64 * h);
+        __m256i qh = _mm256_loadu_si256((const __m256i_u *)(b + 128 + 32 * h));
+        __m512i hc = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+        __m512i h0 = _mm512_slli_epi16(_mm512_and_si512(hc, lo2), 4);
+        __m512i h1 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hc, 4), lo2), 4);
+        w.q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, lo4), h0);
+        w.q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), lo4), h1);
+    }
+    return w;
+}
+
+ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,
+                           size_t ldy) {
+    const size_t bb = T == OM_Q4_K ? 144 : T == OM_Q5_K ? 176 : 210;
+    const int nb = a->nb;
+    const size_t n16 = (size_t)a->K / 16;
+    __m512 acc[4][4];
+    OM_UNROLL
+    for (int r = 0; r < R; r++)
+        OM_UNROLL
+        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        float da[4];
+        __m256i bs[4], bs2[4];
+        OM_UNROLL
+        for (int r = 0; r < R; r++) {
+            size_t o16 = (size_t)(m + r) * n16 + (size_t)b * 16;
+            da[r] = a->d[(size_t)(m + r) * (size_t)nb + (size_t)b];
+            bs[r] = _mm256_loadu_si256((const __m256i_u *)(a->bsum16 + o16));
+            bs2[r] = _mm256_loadu_si256((const __m256i_u *)(a->bsum16_2 + o16));
+        }
+        OM_UNROLL
+        for (int c = 0; c < C; c++) {
+            const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
+            /* Per activation row: the two levels' integer sums is1, is2 (each exact in int32;
+             * 256 * is1 + is2 might not be over a super-block, so they meet in f32). */
+            if (T == OM_Q6_K) {
+                wq6k wv = load_q6k(wb);
+                OM_UNROLL
+                for (int r = 0; r < R; r++) {
+                    const int8_t *aq = a->q + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
+                    const int8_t *aq2 = a->q2 + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
+                    __m512i is1 = _mm512_setzero_si512(), is2 = _mm512_setzero_si512();
+                    for (int j = 0; j < 4; j++) {
+                        is1 = dot_i16(is1, _mm512_maddubs_epi16(wv.q[j], _mm512_loadu_si512(aq + 64 * j)), wv.sc[j]);
+                        is2 = dot_i16(is2, _mm512_maddubs_epi16(wv.q[j], _mm512_loadu_si512(aq2 + 64 * j)), wv.sc[j]);
+                    }
+                    /* codes are q + 32: subtract 32 * sum_g sc_g * bsum16_g per level */
+                    __m256i o1 = _mm256_slli_epi32(_mm256_madd_epi16(wv.sc16, bs[r]), 5);
+                    __m256i o2 = _mm256_slli_epi32(_mm256_madd_epi16(wv.sc16, bs2[r]), 5);
+                    is1 = _mm512_sub_epi32(is1, _mm512_zextsi256_si512(o1));
+                    is2 = _mm512_sub_epi32(is2, _mm512_zextsi256_si512(o2));
+                    __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1), _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(is2));
+                    acc[r][c] = _mm512_fmadd_ps(f, _mm512_set1_ps(wv.d * da[r]), acc[r][c]);
+                }
+            } else {
+                wq4k wv = load_q4k(T, wb);
+                OM_UNROLL
+                for (int r = 0; r < R; r++) {
+                    const int8_t *aq = a->q + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
+                    const int8_t *aq2 = a->q2 + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
+                    __m512i is1 = _mm512_setzero_si512(), is2 = _mm512_setzero_si512();
+                    for (int j = 0; j < 4; j++) {
+                        is1 = dot_i16(is1, _mm512_maddubs_epi16(wv.q[j], _mm512_loadu_si512(aq + 64 * j)), wv.sc[j]);
+                        is2 = dot_i16(is2, _mm512_maddubs_epi16(wv.q[j], _mm512_loadu_si512(aq2 + 64 * j)), wv.sc[j]);
+                    }
+                    /* minimums: sum_j mins_j * (bsum16[2j] + bsum16[2j+1]), both levels; the
+                     * combination 256 * level 1 + level 2 fits int32 here */
+                    __m128i b1 = _mm_hadd_epi16(_mm256_castsi256_si128(bs[r]), _mm256_extracti128_si256(bs[r], 1));
+                    __m128i b2 = _mm_hadd_epi16(_mm256_castsi256_si128(bs2[r]), _mm256_extracti128_si256(bs2[r], 1));
+                    __m128i mn = _mm_add_epi32(_mm_slli_epi32(_mm_madd_epi16(wv.mins, b1), 8), _mm_madd_epi16(wv.mins, b2));
+                    __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1), _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(is2));
+                    acc[r][c] = _mm512_fmadd_ps(f, _mm512_set1_ps(wv.d * da[r]), acc[r][c]);
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_zextps128_ps512(_mm_cvtepi32_ps(mn)),
+                                                _mm512_set1_ps(-wv.dmin * da[r]), acc[r][c]);
+                }
+            }
+        }
+    }
+    OM_UNROLL
+    for (int r = 0; r < R; r++)
+        OM_UNROLL
+        for (int c = 0; c < C; c++) y[(size_t)r * ldy + (size_t)c] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+/* ---- instantiation ---- */
+
+/* Tiles with R and C known at compile time keep their accumulators in registers; C < 4 (the
+ * last columns of a range) takes the generic body. Each shape is its own function: inlined
+ * together into one, the bodies' accumulators were spilled to the stack on every block. */
+#define OM_Q512_SHAPE(name, DT, TILE, R)                                                                      \
+    static __attribute__((noinline)) void tile_##name##_##R(const om_qact *a, int m, const char *w,           \
+                                                            size_t ldw, float *y, size_t ldy) {               \
+        TILE(DT, R, 4, a, m, w, ldw, y, ldy);                                                                 \
+    }
+#define OM_Q512_KERNEL(name, DT, TILE, BS)                                                                   \
+    OM_Q512_SHAPE(name, DT, TILE, 1)                                                                          \
+    OM_Q512_SHAPE(name, DT, TILE, 2)                                                                          \
+    OM_Q512_SHAPE(name, DT, TILE, 3)                                                                          \
+    OM_Q512_SHAPE(name, DT, TILE, 4)                                                                          \
+    static void tile_##name(int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,      \
+                            size_t ldy) {                                                                     \
+        if (C == 4) {                                                                                         \
+            switch (R) {                                                                                      \
+            case 1: tile_##name##_1(a, m, w, ldw, y, ldy); return;                                            \
+            case 2: tile_##name##_2(a, m, w, ldw, y, ldy); return;                                            \
+            case 3: tile_##name##_3(a, m, w, ldw, y, ldy); return;                                            \
+            default: tile_##name##_4(a, m, w, ldw, y, ldy); return;                                           \
+            }                                                                                                 \
+        }                                                                                                     \
+        TILE(DT, R, C, a, m, w, ldw, y, ldy);                                                                 \
+    }                                                                                                         \
+    static const om_qmatmul_spec spec_##name = {BS, 4, 4, tile_##name};                                       \
+    static void matmul_##name(int M, int K, const float *x, size_t ldx, const void *w, size_t ldw, float *y, \
+                              size_t ldy, int n0, int n1) {                                                   \
+        om_qmatmul_drive(&spec_##name, M, K, x, ldx, w, ldw, y, ldy, n0, n1);                                 \
+    }
+
+OM_Q512_KERNEL(q4_0, OM_Q4_0, tile32, OM_QA_SMALL)
+OM_Q512_KERNEL(q4_1, OM_Q4_1, tile32, OM_QA_SMALL)
+OM_Q512_KERNEL(q5_0, OM_Q5_0, tile32, OM_QA_SMALL)
+OM_Q512_KERNEL(q5_1, OM_Q5_1, tile32, OM_QA_SMALL)
+OM_Q512_KERNEL(q8_0, OM_Q8_0, tile32, OM_QA_SMALL)
+OM_Q512_KERNEL(q4_k, OM_Q4_K, tile256, OM_QA_SUPER)
+OM_Q512_KERNEL(q5_k, OM_Q5_K, tile256, OM_QA_SUPER)
+OM_Q512_KERNEL(q6_k, OM_Q6_K, tile256, OM_QA_SUPER)
+
+void OM_QUANT_FILL_NAME(om_cpu_kernels *set) {
+    set->matmul[OM_Q4_0] = matmul_q4_0;
+    set->matmul[OM_Q4_1] = matmul_q4_1;
+    set->matmul[OM_Q5_0] = matmul_q5_0;
+    set->matmul[OM_Q5_1] = matmul_q5_1;
+    set->matmul[OM_Q8_0] = matmul_q8_0;
+    set->matmul[OM_Q4_K] = matmul_q4_k;
+    set->matmul[OM_Q5_K] = matmul_q5_k;
+    set->matmul[OM_Q6_K] = matmul_q6_k;
+}

@@ -1,0 +1,116 @@
+/* Shared between the quantized matmul kernel files (quant_*.c) only: the activations quantized
+ * to integers, and the blocking of a quantized matmul, written once for every instruction set.
+ *
+ * y = x . w^T with w in a GGUF block format is computed much as ggml does: each row of x is
+ * first quantized in blocks that line up with the weight's blocks (32 values for Q4_0..Q8_0,
+ * 256 for the K-quants), then every weight block meets its activation block in integer dot
+ * products (vpdpbusd / vpmaddubsw), scaled once per block in f32.
+ *
+ * Unlike ggml, an activation block is quantized in two 8-bit levels: q = round(x / d1) with
+ * d1 = max|x| / 127, then the remainder q2 = round((x / d1 - q) * 256), so that
+ * x ~ d1 / 256 * (256 q + q2) to about 16 bits relative to the block's largest value. Each
+ * weight block then takes two integer dot products (256 * (w . q) + w . q2, exact in int32).
+ * Why: real hidden states have outlier channels tens of times their RMS, and a single 8-bit
+ * level rounds the other values of an outlier's block coarsely. Measured on SmolLM2-135M Q4_1,
+ * one level (what llama.cpp does) moves the first token's log-probs by up to 0.21 from a
+ * float32 reference and flips the greedy answer to "What is the capital of France?"; two
+ * levels move them by 0.001. The second product costs about two instructions per weight
+ * block and activation row (see docs/SPEED.md).
+ *
+ * Tiles: a tile computes R rows of y (R quantized rows of x) by C weight rows over the whole of
+ * K, so that each loaded weight vector is used R times and each activation vector C times. The
+ * rows of x are taken in chunks whose quantized form stays in L2, and for each group of C
+ * weight rows every row group of the chunk passes while those weight rows are in L1: weights
+ * stream from memory once per chunk. With M = 1 (decode) a tile is 1 x C and every weight byte
+ * is read exactly once. */
+#ifndef OM_QUANT_INTERNAL_H
+#define OM_QUANT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "core/cpu/cpu_kernels.h"
+#include "core/tensor.h"
+
+/* Activation block sizes: per 32 values (the 32-element formats) or per 256 (the K-quants). */
+#define OM_QA_SMALL 32
+#define OM_QA_SUPER 256
+
+/* M rows of x quantized in two levels. Row r, value k is
+ *     x ~ d[r * nb + k / bsize] * (256 * q[r * K + k] + q2[r * K + k]),
+ * with |q|, |q2| <= 127. q and q2 are padded by 64 bytes so that vector loads past a short
+ * row's end stay in the buffer. */
+typedef struct om_qact {
+    int M, K, bsize, nb; /* nb = K / bsize blocks per row */
+    int8_t *q, *q2;
+    float *d;          /* scale of each block: max |x| / 127 / 256 */
+    int32_t *sum1;     /* bsize 32: sum of the block's q (for the formats' offsets) */
+    int32_t *sum2;     /* bsize 32: sum of the block's q2 */
+    float *dsum;       /* bsize 32: the block's sum of x as quantized, d * (256 sum1 + sum2) */
+    int16_t *bsum16;   /* bsize 256: sum of each 16 q values (K / 16 per row) */
+    int16_t *bsum16_2; /* bsize 256: sum of each 16 q2 values */
+    void *mem;
+} om_qact;
+
+/* Quantizes rows [0, M) of x (row stride ldx floats) into a, which it allocates; returns 0 on
+ * success, -1 when out of memory. om_qact_free releases it. */
+int om_qact_quantize(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx);
+void om_qact_free(om_qact *a);
+
+/* One tile (see above): y[r * ldy + c] = row m + r of the activations . weight row c, for
+ * r < R and c < C, where weight row c starts at w + c * ldw. */
+typedef void (*om_qtile_fn)(int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,
+                            size_t ldy);
+
+typedef struct om_qmatmul_spec {
+    int bsize;      /* activation block size the tile expects */
+    int r_max;      /* rows of x per tile */
+    int c_max;      /* weight rows per tile */
+    om_qtile_fn tile;
+} om_qmatmul_spec;
+
+/* Bytes of one level of quantized activations a chunk of rows may take, so that both levels
+ * stay in L2 with room to spare. */
+#define OM_QA_CHUNK_BYTES (512u << 10)
+
+/* The matmul contract of cpu_kernels.h for a quantized weight, with the tiles of `s`. An op
+ * cannot fail, so a failed allocation (of at most M * K * 2.3 bytes) aborts, as the
+ * dequantizing fallback in cpu_backend.c does. */
+static inline void om_qmatmul_drive(const om_qmatmul_spec *s, int M, int K, const float *x, size_t ldx,
+                                    const void *w, size_t ldw, float *y, size_t ldy, int n0, int n1) {
+    if (M <= 0 || n0 >= n1) return;
+    if (K <= 0) {
+        for (int m = 0; m < M; m++)
+            for (int n = n0; n < n1; n++) y[(size_t)m * ldy + (size_t)n] = 0.0f;
+        return;
+    }
+    om_qact a;
+    if (om_qact_quantize(&a, s->bsize, M, K, x, ldx) != 0) abort();
+    const char *wb = (const char *)w;
+    int mc = (int)(OM_QA_CHUNK_BYTES / (unsigned)K);
+    mc -= mc % s->r_max;
+    if (mc < s->r_max) mc = s->r_max;
+    for (int m0 = 0; m0 < M; m0 += mc) {
+        int m1 = M - m0 < mc ? M : m0 + mc;
+        for (int n = n0; n < n1; n += s->c_max) {
+            int C = n1 - n < s->c_max ? n1 - n : s->c_max;
+            for (int m = m0; m < m1; m += s->r_max) {
+                int R = m1 - m < s->r_max ? m1 - m : s->r_max;
+                s->tile(R, C, &a, m, wb + (size_t)n * ldw, ldw, y + (size_t)m * ldy + n, ldy);
+            }
+        }
+    }
+    om_qact_free(&a);
+}
+
+/* Per instruction set: fills set->matmul[] for the formats that set has kernels for. */
+void om_quant_fill_portable(om_cpu_kernels *set);
+#if defined(__x86_64__) || defined(__i386__)
+void om_quant_fill_avx2(om_cpu_kernels *set);
+void om_quant_fill_avx512(om_cpu_kernels *set);
+void om_quant_fill_avx512vnni(om_cpu_kernels *set);
+extern const int om_quant_avx512vnni_built; /* 0: the VNNI file was compiled as a stub */
+#endif
+
+#endif

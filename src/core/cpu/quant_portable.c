@@ -1,0 +1,308 @@
+/* Quantized matmul, portable part: the quantization of activations to 8 bits that every
+ * instruction set uses, the portable-C tiles (the reference the SIMD tiles are tested against,
+ * and the kernels of CPUs without AVX2), and om_quant_kernels_fill, which picks the tiles of an
+ * instruction-set level. Block layouts are ggml's (see core/quant.c, which dequantizes them). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu/quant_internal.h"
+#include "core/cpu/quant_kernels.h"
+#include "core/quant.h"
+
+/* ---- activations ---- */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+int om_qact_quantize(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx) {
+    memset(a, 0, sizeof *a);
+    if (M <= 0 || K <= 0 || K % bsize) return -1;
+    int nb = K / bsize;
+    size_t nq = align64((size_t)M * (size_t)K + 64), nd = align64((size_t)M * (size_t)nb * sizeof(float));
+    size_t ns = bsize == OM_QA_SMALL ? nd : 0;
+    size_t n16 = bsize == OM_QA_SUPER ? align64((size_t)M * (size_t)(K / 16) * sizeof(int16_t)) : 0;
+    char *mem = aligned_alloc(64, 2 * nq + nd + 3 * ns + 2 * n16);
+    if (!mem) return -1;
+    a->M = M, a->K = K, a->bsize = bsize, a->nb = nb, a->mem = mem;
+    a->q = (int8_t *)mem;
+    a->q2 = (int8_t *)(mem + nq);
+    a->d = (float *)(mem + 2 * nq);
+    char *rest = mem + 2 * nq + nd;
+    if (ns) {
+        a->sum1 = (int32_t *)rest;
+        a->sum2 = (int32_t *)(rest + ns);
+        a->dsum = (float *)(rest + 2 * ns);
+    } else {
+        a->bsum16 = (int16_t *)rest;
+        a->bsum16_2 = (int16_t *)(rest + n16);
+    }
+    size_t used = (size_t)M * (size_t)K;
+    memset(a->q + used, 0, nq - used);
+    memset(a->q2 + used, 0, nq - used);
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * ldx;
+        for (int b = 0; b < nb; b++) {
+            const float *xb = xr + (size_t)b * (size_t)bsize;
+            size_t o = (size_t)m * (size_t)K + (size_t)b * (size_t)bsize;
+            int8_t *q1 = a->q + o, *q2 = a->q2 + o;
+            float amax = 0.0f;
+            for (int i = 0; i < bsize; i++) amax = fmaxf(amax, fabsf(xb[i]));
+            /* The largest |x| maps to 127, so -128 never occurs (the AVX2 Q8_0 sign trick
+             * relies on it). t - rint(t) is exact, so q2 holds the remainder to 1/256. */
+            float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+            int s1 = 0, s2 = 0;
+            for (int i = 0; i < bsize; i++) {
+                float t = xb[i] * id, r = rintf(t);
+                float t2 = rintf((t - r) * 256.0f);
+                /* clamps: NaN/inf inputs must not wrap; |t - r| <= 0.5 gives |t2| <= 128 */
+                int v1 = r > 127.0f ? 127 : r < -127.0f ? -127 : (int)r;
+                int v2 = t2 > 127.0f ? 127 : t2 < -127.0f ? -127 : (int)t2;
+                q1[i] = (int8_t)v1;
+                q2[i] = (int8_t)v2;
+                s1 += v1;
+                s2 += v2;
+            }
+            float d = amax / 127.0f / 256.0f;
+            a->d[(size_t)m * nb + b] = d;
+            if (bsize == OM_QA_SMALL) {
+                a->sum1[(size_t)m * nb + b] = s1;
+                a->sum2[(size_t)m * nb + b] = s2;
+                a->dsum[(size_t)m * nb + b] = d * (float)(256 * s1 + s2);
+            } else {
+                int16_t *b1 = a->bsum16 + (size_t)m * (size_t)(K / 16) + (size_t)b * 16;
+                int16_t *b2 = a->bsum16_2 + (size_t)m * (size_t)(K / 16) + (size_t)b * 16;
+                for (int g = 0; g < bsize / 16; g++) {
+                    int u1 = 0, u2 = 0;
+                    for (int i = 0; i < 16; i++) u1 += q1[g * 16 + i], u2 += q2[g * 16 + i];
+                    b1[g] = (int16_t)u1;
+                    b2[g] = (int16_t)u2;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+void om_qact_free(om_qact *a) {
+    free(a->mem);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- portable tiles ---- */
+
+static float f16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return om_f16_to_f32(h);
+}
+
+/* One 32-element weight block as signed integers q[32] with y = d * q + m. */
+static void unpack32(om_dtype t, const uint8_t *b, int8_t *q, float *d, float *m) {
+    *d = f16_at(b);
+    *m = 0.0f;
+    switch (t) {
+    case OM_Q8_0:
+        memcpy(q, b + 2, 32);
+        break;
+    case OM_Q4_0:
+    case OM_Q4_1: {
+        const uint8_t *qs = b + (t == OM_Q4_1 ? 4 : 2);
+        int off = t == OM_Q4_0 ? 8 : 0;
+        if (t == OM_Q4_1) *m = f16_at(b + 2);
+        for (int j = 0; j < 16; j++) {
+            q[j] = (int8_t)((qs[j] & 0xF) - off);
+            q[j + 16] = (int8_t)((qs[j] >> 4) - off);
+        }
+        break;
+    }
+    case OM_Q5_0:
+    case OM_Q5_1: {
+        const uint8_t *p = b + (t == OM_Q5_1 ? 4 : 2);
+        int off = t == OM_Q5_0 ? 16 : 0;
+        if (t == OM_Q5_1) *m = f16_at(b + 2);
+        uint32_t qh;
+        memcpy(&qh, p, 4);
+        const uint8_t *qs = p + 4;
+        for (int j = 0; j < 16; j++) {
+            q[j] = (int8_t)(((qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - off);
+            q[j + 16] = (int8_t)(((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - off);
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+static int dot_i8(const int8_t *a, const int8_t *b, int n) {
+    int s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* 32-element formats: sum over blocks of d_w * d_x * (q_w . (256 q + q2)) + m_w * dsum. */
+static inline void tile32(om_dtype t, int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,
+                          size_t ldy) {
+    const size_t bb = om_dtype_block_bytes(t);
+    for (int c = 0; c < C; c++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)c * ldw;
+        float acc[4] = {0};
+        for (int b = 0; b < a->nb; b++) {
+            int8_t q[32];
+            float d, mn;
+            unpack32(t, wr + (size_t)b * bb, q, &d, &mn);
+            for (int r = 0; r < R; r++) {
+                size_t ib = (size_t)(m + r) * (size_t)a->nb + (size_t)b;
+                int s = 256 * dot_i8(q, a->q + ib * 32, 32) + dot_i8(q, a->q2 + ib * 32, 32);
+                acc[r] += d * a->d[ib] * (float)s + mn * a->dsum[ib];
+            }
+        }
+        for (int r = 0; r < R; r++) y[(size_t)r * ldy + (size_t)c] = acc[r];
+    }
+}
+
+/* K-quants: one 256-element super-block as integers q[256] (Q6_K: signed), the integer scale
+ * of each 16 values sc16[16], and for Q4_K/Q5_K the minimum of each 32 values mn[8]:
+ * y = d * sc16 * q - dmin * mn. */
+static void unpack256(om_dtype t, const uint8_t *b, int8_t *q, int sc16[16], int mn[8], float *d, float *dmin) {
+    if (t == OM_Q6_K) {
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        *d = f16_at(b + 208);
+        *dmin = 0.0f;
+        for (int h = 0; h < 2; h++, ql += 64, qh += 32, q += 128)
+            for (int l = 0; l < 32; l++) {
+                q[l] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+                q[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                q[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+        for (int g = 0; g < 16; g++) sc16[g] = sc[g];
+        for (int j = 0; j < 8; j++) mn[j] = 0;
+        return;
+    }
+    /* Q4_K, Q5_K: d, dmin, 12 bytes of scales, (Q5_K: qh[32]), qs[128]. */
+    *d = f16_at(b);
+    *dmin = f16_at(b + 2);
+    uint8_t sc[8], m8[8];
+    om_q4k_scales(b + 4, sc, m8);
+    for (int j = 0; j < 8; j++) {
+        sc16[2 * j] = sc16[2 * j + 1] = sc[j];
+        mn[j] = m8[j];
+    }
+    const uint8_t *qh = b + 16, *qs = b + (t == OM_Q5_K ? 48 : 16);
+    for (int j = 0; j < 4; j++, qs += 32)
+        for (int l = 0; l < 32; l++) {
+            int lo = qs[l] & 0xF, hi = qs[l] >> 4;
+            if (t == OM_Q5_K) {
+                lo |= ((qh[l] >> (2 * j)) & 1) << 4;
+                hi |= ((qh[l] >> (2 * j + 1)) & 1) << 4;
+            }
+            q[64 * j + l] = (int8_t)lo;
+            q[64 * j + 32 + l] = (int8_t)hi;
+        }
+}
+
+static inline void tile256(om_dtype t, int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,
+                           size_t ldy) {
+    const size_t bb = om_dtype_block_bytes(t);
+    const size_t n16 = (size_t)a->K / 16;
+    for (int c = 0; c < C; c++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)c * ldw;
+        float acc[4] = {0};
+        for (int b = 0; b < a->nb; b++) {
+            int8_t q[256];
+            int sc16[16], mn[8];
+            float d, dmin;
+            unpack256(t, wr + (size_t)b * bb, q, sc16, mn, &d, &dmin);
+            for (int r = 0; r < R; r++) {
+                size_t o = (size_t)(m + r) * (size_t)a->K + (size_t)b * 256, o16 = (size_t)(m + r) * n16 + (size_t)b * 16;
+                const int8_t *aq = a->q + o, *aq2 = a->q2 + o;
+                const int16_t *bs = a->bsum16 + o16, *bs2 = a->bsum16_2 + o16;
+                /* 256 * (levels 1) + level 2 would overflow int32 over a super-block: the two
+                 * integer sums are combined in double */
+                long long s1 = 0, s2 = 0, m1 = 0, m2 = 0;
+                for (int g = 0; g < 16; g++) {
+                    s1 += (long long)sc16[g] * dot_i8(q + g * 16, aq + g * 16, 16);
+                    s2 += (long long)sc16[g] * dot_i8(q + g * 16, aq2 + g * 16, 16);
+                }
+                for (int j = 0; j < 8; j++) {
+                    m1 += mn[j] * (bs[2 * j] + bs[2 * j + 1]);
+                    m2 += mn[j] * (bs2[2 * j] + bs2[2 * j + 1]);
+                }
+                float da = a->d[(size_t)(m + r) * (size_t)a->nb + (size_t)b];
+                acc[r] += da * (d * (float)(256.0 * (double)s1 + (double)s2) - dmin * (float)(256.0 * (double)m1 + (double)m2));
+            }
+        }
+        for (int r = 0; r < R; r++) y[(size_t)r * ldy + (size_t)c] = acc[r];
+    }
+}
+
+#define PORTABLE_KERNEL(name, DT, TILE, BS)                                                                   \
+    static void tile_##name(int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,      \
+                            size_t ldy) {                                                                     \
+        TILE(DT, R, C, a, m, w, ldw, y, ldy);                                                                 \
+    }                                                                                                         \
+    static const om_qmatmul_spec spec_##name = {BS, 4, 4, tile_##name};                                       \
+    static void matmul_##name(int M, int K, const float *x, size_t ldx, const void *w, size_t ldw, float *y, \
+                              size_t ldy, int n0, int n1) {                                                   \
+        om_qmatmul_drive(&spec_##name, M, K, x, ldx, w, ldw, y, ldy, n0, n1);                                 \
+    }
+
+PORTABLE_KERNEL(q4_0, OM_Q4_0, tile32, OM_QA_SMALL)
+PORTABLE_KERNEL(q4_1, OM_Q4_1, tile32, OM_QA_SMALL)
+PORTABLE_KERNEL(q5_0, OM_Q5_0, tile32, OM_QA_SMALL)
+PORTABLE_KERNEL(q5_1, OM_Q5_1, tile32, OM_QA_SMALL)
+PORTABLE_KERNEL(q8_0, OM_Q8_0, tile32, OM_QA_SMALL)
+PORTABLE_KERNEL(q4_k, OM_Q4_K, tile256, OM_QA_SUPER)
+PORTABLE_KERNEL(q5_k, OM_Q5_K, tile256, OM_QA_SUPER)
+PORTABLE_KERNEL(q6_k, OM_Q6_K, tile256, OM_QA_SUPER)
+
+void om_quant_fill_portable(om_cpu_kernels *set) {
+    set->matmul[OM_Q4_0] = matmul_q4_0;
+    set->matmul[OM_Q4_1] = matmul_q4_1;
+    set->matmul[OM_Q5_0] = matmul_q5_0;
+    set->matmul[OM_Q5_1] = matmul_q5_1;
+    set->matmul[OM_Q8_0] = matmul_q8_0;
+    set->matmul[OM_Q4_K] = matmul_q4_k;
+    set->matmul[OM_Q5_K] = matmul_q5_k;
+    set->matmul[OM_Q6_K] = matmul_q6_k;
+}
+
+/* ---- choice by level ---- */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+/* AVX512_VNNI: cpuid leaf 7, ecx bit 11. The caller has checked that AVX-512 state is on. */
+static int cpu_has_avx512vnni(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (c >> 11) & 1;
+}
+#endif
+
+int om_quant_avx512_vnni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    const char *v = getenv("OMINIX_CPU_VNNI");
+    return om_quant_avx512vnni_built && cpu_has_avx512vnni() && !(v && !strcmp(v, "0"));
+#else
+    return 0;
+#endif
+}
+
+void om_quant_kernels_fill(om_cpu_kernels *set, int level) {
+    om_quant_fill_portable(set);
+#if defined(__x86_64__) || defined(__i386__)
+    if (level >= OM_QUANT_AVX2) om_quant_fill_avx2(set);
+    if (level >= OM_QUANT_AVX512) {
+        if (om_quant_avx512_vnni())
+            om_quant_fill_avx512vnni(set);
+        else
+            om_quant_fill_avx512(set);
+    }
+#else
+    (void)level;
+#endif
+}
+
