@@ -125,7 +125,7 @@ int main(int argc, char **argv) {
     const size_t region = (size_t)1200 << 20;
     if (all || !strcmp(what, "gemv")) {
         static const int shapes[][2] = {{3072, 1024}, {1024, 3072}, {151936, 1024}};
-        for (int dt = 0; dt < OM_DTYPE_COUNT; dt++) {
+        for (int dt = 0; dt < OM_FLOAT_DTYPES; dt++) {
             if (dt == OM_F32 && !all) continue;
             for (int s = 0; s < 3; s++) {
                 int N = shapes[s][0], K = shapes[s][1];
@@ -161,7 +161,7 @@ int main(int argc, char **argv) {
 
     if (all || !strcmp(what, "prefill")) {
         static const int shapes[][3] = {{512, 3072, 1024}, {512, 1024, 3072}, {128, 3072, 1024}, {64, 3072, 1024}};
-        for (int dt = 0; dt < OM_DTYPE_COUNT; dt++) {
+        for (int dt = 0; dt < OM_FLOAT_DTYPES; dt++) {
             for (int s = 0; s < 4; s++) {
                 int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
                 size_t wbytes = (size_t)N * K * om_dtype_size((om_dtype)dt);
