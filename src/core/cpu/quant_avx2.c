@@ -122,7 +122,9 @@ ALWAYS_INLINE void tile32(om_dtype T, int R, int C, const om_qact *a, int m, con
         ablk x[4];
         for (int r = 0; r < R; r++) x[r] = load_ablk(T, a, m + r, b);
         for (int c = 0; c < C; c++) {
-            wblk wv = load_wblk(T, (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb);
+            const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
+            _mm_prefetch((const char *)wb + OM_QPREFETCH, _MM_HINT_T0); /* blocks are <= 64 bytes */
+            wblk wv = load_wblk(T, wb);
             for (int r = 0; r < R; r++) acc[r][c] = step32(T, acc[r][c], &wv, &x[r]);
         }
     }
@@ -227,6 +229,7 @@ ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, co
     for (int b = 0; b < nb; b++) {
         for (int c = 0; c < C; c++) {
             const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
+            for (size_t line = 0; line < bb; line += 64) _mm_prefetch((const char *)wb + OM_QPREFETCH + line, _MM_HINT_T0);
             if (T == OM_Q6_K) {
                 wq6k wv = load_q6k(wb);
                 for (int r = 0; r < R; r++) {
@@ -284,6 +287,64 @@ ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, co
 
 /* ---- instantiation ---- */
 
+ALWAYS_INLINE int hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* 8 int32 in [-127, 127] to 8 bytes at p. */
+ALWAYS_INLINE void store8(int8_t *p, __m256i v) {
+    __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64((__m128i_u *)p, _mm_packs_epi16(w, w));
+}
+
+/* om_qact_block (quant_internal.h) on 8 values per instruction. vmaxps returns its second
+ * operand when either is NaN, so NaN inputs are skipped by the max and clamped to -127 after
+ * scaling, never converted undefined. */
+static void qblock(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2, int16_t *b1,
+                   int16_t *b2) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 vmax = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) vmax = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), absmask), vmax);
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    float id = amax > 0.0f && amax <= 3.4e38f ? 127.0f / amax : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+    __m256i acc1 = _mm256_setzero_si256(), acc2 = _mm256_setzero_si256(), g1 = acc1, g2 = acc2;
+    for (int i = 0; i < n; i += 8) {
+        __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vid), lo), hi);
+        __m256 r = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 t2 = _mm256_round_ps(_mm256_mul_ps(_mm256_sub_ps(t, r), _mm256_set1_ps(256.0f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        t2 = _mm256_min_ps(_mm256_max_ps(t2, lo), hi);
+        __m256i i1 = _mm256_cvtps_epi32(r), i2 = _mm256_cvtps_epi32(t2);
+        store8(q1 + i, i1);
+        store8(q2 + i, i2);
+        acc1 = _mm256_add_epi32(acc1, i1);
+        acc2 = _mm256_add_epi32(acc2, i2);
+        if (n == OM_QA_SUPER) {
+            g1 = _mm256_add_epi32(g1, i1);
+            g2 = _mm256_add_epi32(g2, i2);
+            if (i % 16 == 8) {
+                b1[i / 16] = (int16_t)hsum_epi32(g1);
+                b2[i / 16] = (int16_t)hsum_epi32(g2);
+                g1 = g2 = _mm256_setzero_si256();
+            }
+        }
+    }
+    *d = id > 0.0f ? amax / 127.0f / 256.0f : 0.0f;
+    *s1 = hsum_epi32(acc1);
+    *s2 = hsum_epi32(acc2);
+}
+
+static int quantize(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx) {
+    return om_qact_quantize_with(qblock, a, bsize, M, K, x, ldx);
+}
+
 /* Each tile shape is its own function, so that its accumulators get registers of their own
  * (inlined into one function, the shapes' accumulators went through the stack). AVX2 has 16
  * vector registers: tiles are at most 2 rows of x by 4 weight rows. */
@@ -304,7 +365,7 @@ ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, co
         else                                                                                                  \
             TILE(DT, R, C, a, m, w, ldw, y, ldy);                                                             \
     }                                                                                                         \
-    static const om_qmatmul_spec spec_##name = {BS, 2, 4, tile_##name};                                       \
+    static const om_qmatmul_spec spec_##name = {quantize, BS, 2, 4, tile_##name};                                       \
     static void matmul_##name(int M, int K, const float *x, size_t ldx, const void *w, size_t ldw, float *y, \
                               size_t ldy, int n0, int n1) {                                                   \
         om_qmatmul_drive(&spec_##name, M, K, x, ldx, w, ldw, y, ldy, n0, n1);                                 \

@@ -219,6 +219,8 @@ ALWAYS_INLINE void tile32(om_dtype T, int R, int C, const om_qact *a, int m, con
         OM_UNROLL
         for (int c = 0; c < C; c++) {
             const uint8_t *b0 = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
+            _mm_prefetch((const char *)b0 + OM_QPREFETCH, _MM_HINT_T0);
+            if (2 * bb > 64) _mm_prefetch((const char *)b0 + OM_QPREFETCH + 64, _MM_HINT_T0);
             wpair wp = load_wpair(T, b0, single ? b0 : b0 + bb);
             OM_UNROLL
             for (int r = 0; r < R; r++) acc[r][c] = step32(T, acc[r][c], &wp, &x[r]);
@@ -343,6 +345,7 @@ ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, co
         OM_UNROLL
         for (int c = 0; c < C; c++) {
             const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
+            for (size_t line = 0; line < bb; line += 64) _mm_prefetch((const char *)wb + OM_QPREFETCH + line, _MM_HINT_T0);
             /* Per activation row: the two levels' integer sums is1, is2 (each exact in int32;
              * 256 * is1 + is2 might not be over a super-block, so they meet in f32). */
             if (T == OM_Q6_K) {
@@ -396,6 +399,43 @@ ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, co
 
 /* ---- instantiation ---- */
 
+/* om_qact_block (quant_internal.h) on 16 values per instruction. vmaxps returns its second
+ * operand when either is NaN, so NaN inputs are skipped by the max and clamped to -127 after
+ * scaling, never converted undefined. */
+static void qblock(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2, int16_t *b1,
+                   int16_t *b2) {
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    __m512 vmax = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) vmax = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(x + i), absmask), vmax);
+    float amax = _mm512_reduce_max_ps(vmax);
+    float id = amax > 0.0f && amax <= 3.4e38f ? 127.0f / amax : 0.0f;
+    const __m512 vid = _mm512_set1_ps(id), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    __m512i acc1 = _mm512_setzero_si512(), acc2 = _mm512_setzero_si512();
+    for (int i = 0; i < n; i += 16) {
+        __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vid), lo), hi);
+        __m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 t2 = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(t, r), _mm512_set1_ps(256.0f)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        t2 = _mm512_min_ps(_mm512_max_ps(t2, lo), hi);
+        __m512i i1 = _mm512_cvtps_epi32(r), i2 = _mm512_cvtps_epi32(t2);
+        _mm_storeu_si128((__m128i_u *)(q1 + i), _mm512_cvtepi32_epi8(i1));
+        _mm_storeu_si128((__m128i_u *)(q2 + i), _mm512_cvtepi32_epi8(i2));
+        if (n == OM_QA_SUPER) {
+            b1[i / 16] = (int16_t)_mm512_reduce_add_epi32(i1);
+            b2[i / 16] = (int16_t)_mm512_reduce_add_epi32(i2);
+        }
+        acc1 = _mm512_add_epi32(acc1, i1);
+        acc2 = _mm512_add_epi32(acc2, i2);
+    }
+    *d = id > 0.0f ? amax / 127.0f / 256.0f : 0.0f;
+    *s1 = _mm512_reduce_add_epi32(acc1);
+    *s2 = _mm512_reduce_add_epi32(acc2);
+}
+
+static int quantize(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx) {
+    return om_qact_quantize_with(qblock, a, bsize, M, K, x, ldx);
+}
+
 /* Tiles with R and C known at compile time keep their accumulators in registers; C < 4 (the
  * last columns of a range) takes the generic body. Each shape is its own function: inlined
  * together into one, the bodies' accumulators were spilled to the stack on every block. */
@@ -421,7 +461,7 @@ ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, co
         }                                                                                                     \
         TILE(DT, R, C, a, m, w, ldw, y, ldy);                                                                 \
     }                                                                                                         \
-    static const om_qmatmul_spec spec_##name = {BS, 4, 4, tile_##name};                                       \
+    static const om_qmatmul_spec spec_##name = {quantize, BS, 4, 4, tile_##name};                                       \
     static void matmul_##name(int M, int K, const float *x, size_t ldx, const void *w, size_t ldw, float *y, \
                               size_t ldy, int n0, int n1) {                                                   \
         om_qmatmul_drive(&spec_##name, M, K, x, ldx, w, ldw, y, ldy, n0, n1);                                 \

@@ -53,10 +53,85 @@ typedef struct om_qact {
     void *mem;
 } om_qact;
 
-/* Quantizes rows [0, M) of x (row stride ldx floats) into a, which it allocates; returns 0 on
- * success, -1 when out of memory. om_qact_free releases it. */
-int om_qact_quantize(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx);
+/* Allocates a for M rows of K values in blocks of bsize (nothing is quantized yet); returns 0
+ * on success, -1 when out of memory or K is not a whole number of blocks. om_qact_free
+ * releases it. */
+int om_qact_alloc(om_qact *a, int bsize, int M, int K);
 void om_qact_free(om_qact *a);
+
+/* Quantizes one block of n (32 or 256) values of x in two levels; stores the block's scale,
+ * returns the sums of the two levels' codes in *s1, *s2 and per 16 values in b1, b2. The
+ * portable reference of the SIMD versions in the kernel files (rounding by the 1.5 * 2^23
+ * trick, exact for |t| < 2^22, so no libm calls; NaN inputs become 0 rather than undefined
+ * conversions). */
+static inline void om_qact_block(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2,
+                                 int16_t *b1, int16_t *b2) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding and subtracting it rounds to even */
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float v = x[i] < 0.0f ? -x[i] : x[i];
+        amax = v > amax ? v : amax;
+    }
+    /* The largest |x| maps to 127, so -128 never occurs (the AVX2 Q8_0 sign trick relies on
+     * it). t - round(t) is exact, so q2 holds the remainder to 1/256. */
+    float id = amax > 0.0f && amax <= 3.4e38f ? 127.0f / amax : 0.0f;
+    int a1 = 0, a2 = 0;
+    for (int i = 0; i < n; i++) {
+        float t = x[i] * id;
+        t = t == t ? t : 0.0f;
+        t = t > 127.0f ? 127.0f : t < -127.0f ? -127.0f : t;
+        float r = (t + magic) - magic;
+        float t2 = ((t - r) * 256.0f + magic) - magic;
+        t2 = t2 > 127.0f ? 127.0f : t2 < -127.0f ? -127.0f : t2; /* |t - r| <= 0.5: +-128 occur */
+        int v1 = (int)r, v2 = (int)t2;
+        q1[i] = (int8_t)v1;
+        q2[i] = (int8_t)v2;
+        a1 += v1;
+        a2 += v2;
+    }
+    *d = id > 0.0f ? amax / 127.0f / 256.0f : 0.0f;
+    *s1 = a1;
+    *s2 = a2;
+    for (int g = 0; g < n / 16; g++) {
+        int u1 = 0, u2 = 0;
+        for (int i = 0; i < 16; i++) u1 += q1[g * 16 + i], u2 += q2[g * 16 + i];
+        b1[g] = (int16_t)u1;
+        b2[g] = (int16_t)u2;
+    }
+}
+
+/* Quantizes one block of n values: as om_qact_block, with the sums of the two levels' codes
+ * per 16 values in b1[n / 16], b2[n / 16]. */
+typedef void (*om_qact_block_fn)(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2,
+                                 int16_t *b1, int16_t *b2);
+
+/* Quantizes rows [0, M) of x (row stride ldx floats) into a (see om_qact_alloc), block by
+ * block with `block` (om_qact_block or a kernel file's SIMD version of it). */
+static inline int om_qact_quantize_with(om_qact_block_fn block, om_qact *a, int bsize, int M, int K, const float *x,
+                                        size_t ldx) {
+    if (om_qact_alloc(a, bsize, M, K) != 0) return -1;
+    const int nb = a->nb;
+    int16_t dummy[2 * (OM_QA_SUPER / 16)];
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (size_t)m * ldx;
+        for (int b = 0; b < nb; b++) {
+            size_t o = (size_t)m * (size_t)K + (size_t)b * (size_t)bsize, ib = (size_t)m * (size_t)nb + (size_t)b;
+            int s1, s2;
+            if (bsize == OM_QA_SMALL) {
+                block(xr + (size_t)b * OM_QA_SMALL, OM_QA_SMALL, a->q + o, a->q2 + o, &a->d[ib], &s1, &s2, dummy,
+                      dummy + OM_QA_SUPER / 16);
+                a->sum1[ib] = s1;
+                a->sum2[ib] = s2;
+                a->dsum[ib] = a->d[ib] * (float)(256 * s1 + s2);
+            } else {
+                size_t o16 = (size_t)m * (size_t)(K / 16) + (size_t)b * 16;
+                block(xr + (size_t)b * OM_QA_SUPER, OM_QA_SUPER, a->q + o, a->q2 + o, &a->d[ib], &s1, &s2,
+                      a->bsum16 + o16, a->bsum16_2 + o16);
+            }
+        }
+    }
+    return 0;
+}
 
 /* One tile (see above): y[r * ldy + c] = row m + r of the activations . weight row c, for
  * r < R and c < C, where weight row c starts at w + c * ldw. */
@@ -64,11 +139,21 @@ typedef void (*om_qtile_fn)(int R, int C, const om_qact *a, int m, const char *w
                             size_t ldy);
 
 typedef struct om_qmatmul_spec {
+    /* om_qact_quantize_with with the block quantizer of the tile's instruction set */
+    int (*quantize)(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx);
     int bsize;      /* activation block size the tile expects */
     int r_max;      /* rows of x per tile */
     int c_max;      /* weight rows per tile */
     om_qtile_fn tile;
 } om_qmatmul_spec;
+
+/* Tiles prefetch the weight bytes this far ahead of where each of their C row streams reads.
+ * The rows of a tile are contiguous, so together the C streams prefetch the bytes of the next
+ * tiles exactly once. Without it a core streamed weights from DRAM at about half the rate it
+ * computes on cached ones (docs/SPEED.md). */
+#ifndef OM_QPREFETCH
+#define OM_QPREFETCH 8192
+#endif
 
 /* Bytes of one level of quantized activations a chunk of rows may take, so that both levels
  * stay in L2 with room to spare. */
@@ -86,7 +171,7 @@ static inline void om_qmatmul_drive(const om_qmatmul_spec *s, int M, int K, cons
         return;
     }
     om_qact a;
-    if (om_qact_quantize(&a, s->bsize, M, K, x, ldx) != 0) abort();
+    if (s->quantize(&a, s->bsize, M, K, x, ldx) != 0) abort();
     const char *wb = (const char *)w;
     int mc = (int)(OM_QA_CHUNK_BYTES / (unsigned)K);
     mc -= mc % s->r_max;

@@ -14,7 +14,7 @@
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-int om_qact_quantize(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx) {
+int om_qact_alloc(om_qact *a, int bsize, int M, int K) {
     memset(a, 0, sizeof *a);
     if (M <= 0 || K <= 0 || K % bsize) return -1;
     int nb = K / bsize;
@@ -36,51 +36,15 @@ int om_qact_quantize(om_qact *a, int bsize, int M, int K, const float *x, size_t
         a->bsum16 = (int16_t *)rest;
         a->bsum16_2 = (int16_t *)(rest + n16);
     }
+    /* the padding that vector loads past a short row's end may touch */
     size_t used = (size_t)M * (size_t)K;
     memset(a->q + used, 0, nq - used);
     memset(a->q2 + used, 0, nq - used);
-    for (int m = 0; m < M; m++) {
-        const float *xr = x + (size_t)m * ldx;
-        for (int b = 0; b < nb; b++) {
-            const float *xb = xr + (size_t)b * (size_t)bsize;
-            size_t o = (size_t)m * (size_t)K + (size_t)b * (size_t)bsize;
-            int8_t *q1 = a->q + o, *q2 = a->q2 + o;
-            float amax = 0.0f;
-            for (int i = 0; i < bsize; i++) amax = fmaxf(amax, fabsf(xb[i]));
-            /* The largest |x| maps to 127, so -128 never occurs (the AVX2 Q8_0 sign trick
-             * relies on it). t - rint(t) is exact, so q2 holds the remainder to 1/256. */
-            float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-            int s1 = 0, s2 = 0;
-            for (int i = 0; i < bsize; i++) {
-                float t = xb[i] * id, r = rintf(t);
-                float t2 = rintf((t - r) * 256.0f);
-                /* clamps: NaN/inf inputs must not wrap; |t - r| <= 0.5 gives |t2| <= 128 */
-                int v1 = r > 127.0f ? 127 : r < -127.0f ? -127 : (int)r;
-                int v2 = t2 > 127.0f ? 127 : t2 < -127.0f ? -127 : (int)t2;
-                q1[i] = (int8_t)v1;
-                q2[i] = (int8_t)v2;
-                s1 += v1;
-                s2 += v2;
-            }
-            float d = amax / 127.0f / 256.0f;
-            a->d[(size_t)m * nb + b] = d;
-            if (bsize == OM_QA_SMALL) {
-                a->sum1[(size_t)m * nb + b] = s1;
-                a->sum2[(size_t)m * nb + b] = s2;
-                a->dsum[(size_t)m * nb + b] = d * (float)(256 * s1 + s2);
-            } else {
-                int16_t *b1 = a->bsum16 + (size_t)m * (size_t)(K / 16) + (size_t)b * 16;
-                int16_t *b2 = a->bsum16_2 + (size_t)m * (size_t)(K / 16) + (size_t)b * 16;
-                for (int g = 0; g < bsize / 16; g++) {
-                    int u1 = 0, u2 = 0;
-                    for (int i = 0; i < 16; i++) u1 += q1[g * 16 + i], u2 += q2[g * 16 + i];
-                    b1[g] = (int16_t)u1;
-                    b2[g] = (int16_t)u2;
-                }
-            }
-        }
-    }
     return 0;
+}
+
+static int quantize_portable(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx) {
+    return om_qact_quantize_with(om_qact_block, a, bsize, M, K, x, ldx);
 }
 
 void om_qact_free(om_qact *a) {
@@ -242,7 +206,7 @@ static inline void tile256(om_dtype t, int R, int C, const om_qact *a, int m, co
                             size_t ldy) {                                                                     \
         TILE(DT, R, C, a, m, w, ldw, y, ldy);                                                                 \
     }                                                                                                         \
-    static const om_qmatmul_spec spec_##name = {BS, 4, 4, tile_##name};                                       \
+    static const om_qmatmul_spec spec_##name = {quantize_portable, BS, 4, 4, tile_##name};                                       \
     static void matmul_##name(int M, int K, const float *x, size_t ldx, const void *w, size_t ldw, float *y, \
                               size_t ldy, int n0, int n1) {                                                   \
         om_qmatmul_drive(&spec_##name, M, K, x, ldx, w, ldw, y, ldy, n0, n1);                                 \
