@@ -30,6 +30,9 @@ ALWAYS_INLINE __m256 load_x_part(const float *p, int n) {
     return _mm256_load_ps(buf);
 }
 
+/* How far ahead of a stream of weights the kernels prefetch (see kernels_avx512.c). */
+#define PREFETCH_AHEAD 8192
+
 /* Sums of four vectors: lane i of the result is the sum of vector i. */
 ALWAYS_INLINE __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
     __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
@@ -71,6 +74,8 @@ static float sum_f32(const float *a, size_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
+        _mm_prefetch((const char *)(a + i) + PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i) + PREFETCH_AHEAD + 64, _MM_HINT_T0);
         s0 = _mm256_add_ps(s0, _mm256_loadu_ps(a + i));
         s1 = _mm256_add_ps(s1, _mm256_loadu_ps(a + i + 8));
         s2 = _mm256_add_ps(s2, _mm256_loadu_ps(a + i + 16));
@@ -86,7 +91,6 @@ static float sum_f32(const float *a, size_t n) {
 /* y[r, c] for r < R (<= 2) rows of x and c < rows (<= 4) weight rows. Rows past `rows` repeat
  * row 0 (their results are not stored). As in kernels_avx512.c, every cache line is
  * prefetched PREFETCH_AHEAD bytes before its row stream reaches it. */
-#define PREFETCH_AHEAD 8192
 ALWAYS_INLINE void small_tile(om_dtype dt, int R, int K, const float *x, size_t ldx, const char *w, size_t ldw,
                               int rows, float *y, size_t ldy) {
     const size_t sz = dt == OM_F32 ? 4 : 2;

@@ -86,7 +86,8 @@ static inline void om_gemm_drive(const om_gemm_pieces *p, size_t wsize, int M, i
                      * the end of the weights is harmless: prefetches never fault. */
                     const char *next = wb + (size_t)(n + p->nr) * ldw + (size_t)k0 * wsize;
                     for (int j = 0; j < p->nr; j++)
-                        for (size_t b = 0; b < (size_t)kc * wsize; b += 64) __builtin_prefetch(next + (size_t)j * ldw + b, 0, 2);
+                        for (size_t b = 0; b < (size_t)kc * wsize; b += 64)
+                            __builtin_prefetch(next + (size_t)j * ldw + b, 0, 2);
                     p->pack(wb + (size_t)n * ldw + (size_t)k0 * wsize, ldw, cols, kc, panel);
                     for (int m = m0; m < m1; m += p->mr) {
                         int mr = m1 - m < p->mr ? m1 - m : p->mr;
