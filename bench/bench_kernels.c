@@ -6,9 +6,10 @@
  * Prints the threadpool's dispatch latency, the machine's read bandwidth (membw.c), the GEMV
  * (M = 1) rate in GB/s of weights for Qwen3-0.6B's shapes, the time of small-M matmuls (where
  * the small-tile and packed paths meet), and GFLOP/s of prefill-sized matmuls. Work is split
- * over the pool by column ranges in blocks of 16, as the CPU backend does. Decode reads each weight once per token and the
- * whole model does not fit in the cache, so the GEMV runs over enough distinct copies of the
- * matrix to exceed the last-level cache: the figure is what the weights cost from DRAM. */
+ * over the pool by column ranges in blocks of 16, as the CPU backend does. Decode reads each
+ * weight once per token and the whole model does not fit in the cache, so the GEMV runs over
+ * enough distinct copies of the matrix to exceed the last-level cache: the figure is what the
+ * weights cost from DRAM. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
