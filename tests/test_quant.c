@@ -134,10 +134,14 @@ static float gauss(void) { /* Box-Muller: activations shaped like real hidden st
     return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
 }
 
-/* Random valid blocks: random bytes, with the f16 scale fields set to moderate values. */
-static void random_blocks(int fi, uint8_t *p, size_t n_blocks) {
+/* Random valid blocks: random bytes, with the f16 scale fields set to moderate values. With
+ * `extreme`, every other byte is fill (0x00 or 0xff: the largest codes, scales and minimums;
+ * Q6_K's int8 scales at -128 or -1), which drives the integer sums to their bounds. */
+static void random_blocks(int fi, uint8_t *p, size_t n_blocks, int extreme, uint8_t fill) {
     size_t bb = om_dtype_block_bytes(formats[fi].dt);
-    for (size_t i = 0; i < n_blocks * bb; i++) p[i] = (uint8_t)(next_u64() >> 56);
+    for (size_t i = 0; i < n_blocks * bb; i++) p[i] = extreme ? fill : (uint8_t)(next_u64() >> 56);
+    if (extreme && formats[fi].dt == OM_Q6_K)
+        for (size_t b = 0; b < n_blocks; b++) memset(p + b * bb + 192, fill ? 0xff : 0x80, 16);
     for (size_t b = 0; b < n_blocks; b++)
         for (int j = 0; j < 2; j++) {
             int off = formats[fi].f16_fields[j];
@@ -154,7 +158,8 @@ typedef struct {
 
 /* One case: returns 1 if every output is within its bound. */
 /* rel_out: the largest relative RMS error, sqrt(sum err^2 / sum_outputs sum_k (w_k x_k)^2). */
-static int check_case(const kernel_set *set, int fi, int M, int K, int N, int n0, int n1, int misalign, double *rel_out) {
+static int check_case_x(const kernel_set *set, int fi, int M, int K, int N, int n0, int n1, int misalign,
+                        double *rel_out, int extreme) {
     om_dtype dt = formats[fi].dt;
     om_matmul_fn fn = set->ks.matmul[dt];
     if (!fn) return 1;
@@ -166,10 +171,10 @@ static int check_case(const kernel_set *set, int fi, int M, int K, int N, int n0
     float *x = malloc(sizeof(float) * ((size_t)M * ldx + 1));
     float *y = malloc(sizeof(float) * (size_t)M * ldy);
     for (int n = 0; n < N; n++) {
-        random_blocks(fi, w + (size_t)n * ldw, rb / om_dtype_block_bytes(dt));
+        random_blocks(fi, w + (size_t)n * ldw, rb / om_dtype_block_bytes(dt), extreme, n & 1 ? 0xff : 0x00);
         om_dequantize(dt, w + (size_t)n * ldw, wf + (size_t)n * (size_t)K, (size_t)K);
     }
-    for (size_t i = 0; i < (size_t)M * ldx; i++) x[i] = gauss();
+    for (size_t i = 0; i < (size_t)M * ldx; i++) x[i] = extreme ? (float)(1 - 2 * (int)((i / ldx) & 1)) : gauss();
     const float sentinel = -12345.0f;
     for (size_t i = 0; i < (size_t)M * ldy; i++) y[i] = sentinel;
     fn(M, K, x, ldx, w, ldw, y, ldy, n0, n1);
@@ -215,6 +220,7 @@ static int check_case(const kernel_set *set, int fi, int M, int K, int N, int n0
         }
     }
     double rel = ref2 > 0 ? sqrt(err2 / ref2) : 0;
+    if (extreme) rel = 0; /* constant x: the rounding errors are not independent */
     if (rel_out && rel > *rel_out) *rel_out = rel;
     if (ok && rel > 1e-4) {
         fprintf(stderr, "  %s %s M=%d K=%d: relative RMS error %.2e\n", set->label, formats[fi].name, M, K, rel);
@@ -225,6 +231,10 @@ static int check_case(const kernel_set *set, int fi, int M, int K, int N, int n0
     free(x);
     free(y);
     return ok;
+}
+
+static int check_case(const kernel_set *set, int fi, int M, int K, int N, int n0, int n1, int misalign, double *rel_out) {
+    return check_case_x(set, fi, M, K, N, n0, n1, misalign, rel_out, 0);
 }
 
 static void test_kernels(const kernel_set *set) {
@@ -249,7 +259,14 @@ static void test_kernels(const kernel_set *set) {
         fprintf(stderr, "  %-16s %-5s %d cases, worst relative RMS error %.2e\n", set->label, formats[fi].name, cases,
                 worst_rel);
     }
-    /* Rows of x split into chunks (1 MiB of int8 activations): M * K beyond that. */
+    /* The largest codes and scales with constant x: the integer sums at their bounds. */
+    for (int fi = 0; fi < N_FORMATS; fi++) {
+        if (!set->ks.matmul[formats[fi].dt]) continue;
+        int K = om_dtype_block_size(formats[fi].dt) == 256 ? 1024 : 256;
+        CHECKF(check_case_x(set, fi, 5, K, 8, 0, 8, 0, NULL, 1), "%s %s: extreme blocks", set->label,
+               formats[fi].name);
+    }
+    /* Rows of x split into chunks (512 KiB of int8 activations): M * K beyond that. */
     double rel = 0;
     CHECK(check_case(set, 4 /* Q8_0 */, 300, 4096, 9, 0, 9, 1, &rel));
     CHECK(check_case(set, 7 /* Q4_K */, 130, 8192, 5, 1, 5, 0, &rel));

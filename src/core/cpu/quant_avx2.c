@@ -134,20 +134,30 @@ ALWAYS_INLINE void tile32(om_dtype T, int R, int C, const om_qact *a, int m, con
 
 /* ---- K-quants ---- */
 
-/* Q4_K/Q5_K: codes of sub-blocks 2j (lo) and 2j+1 (hi), 32 each; scales as int16 vectors. */
-typedef struct {
-    __m256i lo[4], hi[4];
-    __m256i sclo[4], schi[4];
-    __m128i mins;
-    float d, dmin;
-} wq4k;
+/* The codes of a K-quant super-block are widened to int16 and multiplied by their sub-block
+ * scales (Q6_K's offset of 32 taken off first), one sub-block of 32 values (two vectors) at a
+ * time, and met with the 16-bit activations q16 by vpmaddwd. Each of the two vectors of a
+ * sub-block has its own int32 accumulator: 16 products per lane at most, so the sums stay
+ * below 2^31 (|code x scale| <= 4096, |q16| <= 32639); they meet in f32. */
 
-ALWAYS_INLINE wq4k load_q4k(om_dtype T, const uint8_t *b) {
-    wq4k w;
-    w.d = _cvtsh_ss(ld16(b));
-    w.dmin = _cvtsh_ss(ld16(b + 2));
+typedef struct {
+    uint64_t sc; /* byte j: the scale of sub-block j (kept in a register: see load_kscales) */
+    __m256 mins; /* dmin * m_j */
+    float d;
+} kscales;
+
+ALWAYS_INLINE kscales load_kscales(om_dtype T, const uint8_t *b) {
+    kscales k;
+    if (T == OM_Q6_K) {
+        k.d = _cvtsh_ss(ld16(b + 208));
+        k.mins = _mm256_setzero_ps();
+        k.sc = 0;
+        return k;
+    }
     /* The 12 bytes of 6-bit scales and minimums to 8 + 8 bytes (ggml's unpacking, which
      * core/quant.c does one at a time in om_q4k_scales). */
+    k.d = _cvtsh_ss(ld16(b));
+    float dmin = _cvtsh_ss(ld16(b + 2));
     uint32_t u[4];
     memcpy(u, b + 4, 12);
     const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
@@ -156,127 +166,85 @@ ALWAYS_INLINE wq4k load_q4k(om_dtype T, const uint8_t *b) {
     u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
     u[2] = mins_lo;
     u[0] &= k1;
-    uint8_t sc[8];
-    memcpy(sc, u, 8);
-    w.mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)u[3], (int)u[2]));
-    for (int j = 0; j < 4; j++) {
-        w.sclo[j] = _mm256_set1_epi16(sc[2 * j]);
-        w.schi[j] = _mm256_set1_epi16(sc[2 * j + 1]);
-    }
-    const uint8_t *qs = b + (T == OM_Q5_K ? 48 : 16);
-    const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    __m256i qh = T == OM_Q5_K ? _mm256_loadu_si256((const __m256i_u *)(b + 16)) : _mm256_setzero_si256();
-    for (int j = 0; j < 4; j++) {
-        __m256i q4 = _mm256_loadu_si256((const __m256i_u *)(qs + 32 * j));
-        w.lo[j] = _mm256_and_si256(q4, lo4);
-        w.hi[j] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), lo4);
-        if (T == OM_Q5_K) {
-            const __m256i one = _mm256_set1_epi8(1);
-            __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, (int)(2 * j)), one);
-            __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, (int)(2 * j + 1)), one);
-            w.lo[j] = _mm256_or_si256(w.lo[j], _mm256_slli_epi16(h0, 4));
-            w.hi[j] = _mm256_or_si256(w.hi[j], _mm256_slli_epi16(h1, 4));
-        }
-    }
-    return w;
+    /* not memcpy to bytes: two dwords stored and read back as one qword stall store forwarding */
+    k.sc = (uint64_t)u[0] | (uint64_t)u[1] << 32;
+    k.mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)u[3], (int)u[2]))),
+                           _mm256_set1_ps(dmin));
+    return k;
 }
 
-/* Q6_K: codes (q + 32, unsigned) of the 8 groups of 32 values, scales per int16 lane of the
- * vpmaddubsw results ([sc_2k x 8, sc_2k+1 x 8]), the 16 scales as int16. */
-typedef struct {
-    __m256i q[8], sc[8];
-    __m256i sc16;
-    float d;
-} wq6k;
-
-ALWAYS_INLINE wq6k load_q6k(const uint8_t *b) {
-    wq6k w;
-    w.d = _cvtsh_ss(ld16(b + 208));
-    __m128i sc8 = _mm_loadu_si128((const __m128i_u *)(b + 192));
-    w.sc16 = _mm256_cvtepi8_epi16(sc8);
-    for (int k = 0; k < 8; k++) {
-        __m128i sel = _mm_set_epi8((char)(2 * k + 1), (char)(2 * k + 1), (char)(2 * k + 1), (char)(2 * k + 1),
-                                   (char)(2 * k + 1), (char)(2 * k + 1), (char)(2 * k + 1), (char)(2 * k + 1),
-                                   (char)(2 * k), (char)(2 * k), (char)(2 * k), (char)(2 * k), (char)(2 * k),
-                                   (char)(2 * k), (char)(2 * k), (char)(2 * k));
-        w.sc[k] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, sel));
-    }
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(0x03);
-    for (int h = 0; h < 2; h++) {
-        __m256i l0 = _mm256_loadu_si256((const __m256i_u *)(b + 64 * h));
-        __m256i l1 = _mm256_loadu_si256((const __m256i_u *)(b + 64 * h + 32));
+/* Sub-block k (values 32k..32k+31) of a super-block as code x scale in two int16 vectors. */
+ALWAYS_INLINE void load_sub16(om_dtype T, const uint8_t *b, const kscales *ks, int k, __m256i *w0, __m256i *w1) {
+    if (T == OM_Q6_K) {
+        /* values 128h + 32i + l: ql[64h + 32(i&1) + l] nibble i>>1, qh[32h + l] bits 2i..2i+1 */
+        int h = k >> 2, i = k & 3;
+        __m256i ql = _mm256_loadu_si256((const __m256i_u *)(b + 64 * h + 32 * (i & 1)));
         __m256i qh = _mm256_loadu_si256((const __m256i_u *)(b + 128 + 32 * h));
-        __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, lo2), 4);
-        __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), lo2), 4);
-        __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), lo2), 4);
-        __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), lo2), 4);
-        w.q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), h0);
-        w.q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, lo4), h1);
-        w.q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4), h2);
-        w.q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4), h3);
+        if (i >> 1) ql = _mm256_srli_epi16(ql, 4);
+        qh = _mm256_srli_epi16(qh, 2 * i);
+        __m256i bytes = _mm256_or_si256(_mm256_and_si256(ql, _mm256_set1_epi8(0x0F)),
+                                        _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0x03)), 4));
+        const __m256i off = _mm256_set1_epi16(32);
+        __m256i c0 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(bytes)), off);
+        __m256i c1 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(bytes, 1)), off);
+        const int8_t *sc = (const int8_t *)(b + 192);
+        *w0 = _mm256_mullo_epi16(c0, _mm256_set1_epi16(sc[2 * k]));
+        *w1 = _mm256_mullo_epi16(c1, _mm256_set1_epi16(sc[2 * k + 1]));
+        return;
     }
-    return w;
+    const uint8_t *qs = b + (T == OM_Q5_K ? 48 : 16) + 32 * (k >> 1);
+    __m256i z0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i_u *)qs));
+    __m256i z1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i_u *)(qs + 16)));
+    if (k & 1) {
+        z0 = _mm256_srli_epi16(z0, 4);
+        z1 = _mm256_srli_epi16(z1, 4);
+    } else {
+        z0 = _mm256_and_si256(z0, _mm256_set1_epi16(0x0F));
+        z1 = _mm256_and_si256(z1, _mm256_set1_epi16(0x0F));
+    }
+    if (T == OM_Q5_K) {
+        const __m256i one = _mm256_set1_epi16(1);
+        __m256i h0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i_u *)(b + 16)));
+        __m256i h1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i_u *)(b + 32)));
+        z0 = _mm256_or_si256(z0, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h0, k), one), 4));
+        z1 = _mm256_or_si256(z1, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h1, k), one), 4));
+    }
+    __m256i s = _mm256_set1_epi16((short)((ks->sc >> (8 * k)) & 0xFF));
+    *w0 = _mm256_mullo_epi16(z0, s);
+    *w1 = _mm256_mullo_epi16(z1, s);
 }
 
 ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,
                            size_t ldy) {
     const size_t bb = T == OM_Q4_K ? 144 : T == OM_Q5_K ? 176 : 210;
     const int nb = a->nb;
-    const size_t n16 = (size_t)a->K / 16;
-    __m256 acc[4][4];
+    __m256 acc[2][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         for (int c = 0; c < C; c++) {
             const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
             for (size_t line = 0; line < bb; line += 64) _mm_prefetch((const char *)wb + OM_QPREFETCH + line, _MM_HINT_T0);
-            if (T == OM_Q6_K) {
-                wq6k wv = load_q6k(wb);
+            kscales ks = load_kscales(T, wb);
+            __m256i i0[2], i1[2];
+            for (int r = 0; r < R; r++) i0[r] = i1[r] = _mm256_setzero_si256();
+            for (int k = 0; k < 8; k++) {
+                __m256i w0, w1;
+                load_sub16(T, wb, &ks, k, &w0, &w1);
                 for (int r = 0; r < R; r++) {
-                    size_t o = (size_t)(m + r) * (size_t)a->K + (size_t)b * 256, o16 = (size_t)(m + r) * n16 + (size_t)b * 16;
-                    __m256i is1 = _mm256_setzero_si256(), is2 = _mm256_setzero_si256();
-                    for (int k = 0; k < 8; k++) {
-                        __m256i a1 = _mm256_loadu_si256((const __m256i_u *)(a->q + o + 32 * k));
-                        __m256i a2 = _mm256_loadu_si256((const __m256i_u *)(a->q2 + o + 32 * k));
-                        is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(_mm256_maddubs_epi16(wv.q[k], a1), wv.sc[k]));
-                        is2 = _mm256_add_epi32(is2, _mm256_madd_epi16(_mm256_maddubs_epi16(wv.q[k], a2), wv.sc[k]));
-                    }
-                    /* codes are q + 32: subtract 32 * sum_g sc_g * bsum16_g per level */
-                    __m256i b1 = _mm256_loadu_si256((const __m256i_u *)(a->bsum16 + o16));
-                    __m256i b2 = _mm256_loadu_si256((const __m256i_u *)(a->bsum16_2 + o16));
-                    is1 = _mm256_sub_epi32(is1, _mm256_slli_epi32(_mm256_madd_epi16(wv.sc16, b1), 5));
-                    is2 = _mm256_sub_epi32(is2, _mm256_slli_epi32(_mm256_madd_epi16(wv.sc16, b2), 5));
-                    __m256 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is1), _mm256_set1_ps(256.0f), _mm256_cvtepi32_ps(is2));
-                    float da = a->d[(size_t)(m + r) * (size_t)nb + (size_t)b];
-                    acc[r][c] = _mm256_fmadd_ps(f, _mm256_set1_ps(wv.d * da), acc[r][c]);
+                    const int16_t *x16 = a->q16 + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256 + 32 * k;
+                    i0[r] = _mm256_add_epi32(i0[r], _mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i_u *)x16)));
+                    i1[r] = _mm256_add_epi32(i1[r], _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i_u *)(x16 + 16))));
                 }
-            } else {
-                wq4k wv = load_q4k(T, wb);
-                for (int r = 0; r < R; r++) {
-                    size_t o = (size_t)(m + r) * (size_t)a->K + (size_t)b * 256, o16 = (size_t)(m + r) * n16 + (size_t)b * 16;
-                    __m256i is1 = _mm256_setzero_si256(), is2 = _mm256_setzero_si256();
-                    for (int j = 0; j < 4; j++) {
-                        const int8_t *p1 = a->q + o + 64 * j, *p2 = a->q2 + o + 64 * j;
-                        __m256i a1l = _mm256_loadu_si256((const __m256i_u *)p1);
-                        __m256i a1h = _mm256_loadu_si256((const __m256i_u *)(p1 + 32));
-                        __m256i a2l = _mm256_loadu_si256((const __m256i_u *)p2);
-                        __m256i a2h = _mm256_loadu_si256((const __m256i_u *)(p2 + 32));
-                        is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(_mm256_maddubs_epi16(wv.lo[j], a1l), wv.sclo[j]));
-                        is1 = _mm256_add_epi32(is1, _mm256_madd_epi16(_mm256_maddubs_epi16(wv.hi[j], a1h), wv.schi[j]));
-                        is2 = _mm256_add_epi32(is2, _mm256_madd_epi16(_mm256_maddubs_epi16(wv.lo[j], a2l), wv.sclo[j]));
-                        is2 = _mm256_add_epi32(is2, _mm256_madd_epi16(_mm256_maddubs_epi16(wv.hi[j], a2h), wv.schi[j]));
-                    }
-                    /* minimums: sum_j mins_j * (bsum16[2j] + bsum16[2j+1]), both levels */
-                    __m256i b1 = _mm256_loadu_si256((const __m256i_u *)(a->bsum16 + o16));
-                    __m256i b2 = _mm256_loadu_si256((const __m256i_u *)(a->bsum16_2 + o16));
-                    __m128i s1 = _mm_hadd_epi16(_mm256_castsi256_si128(b1), _mm256_extracti128_si256(b1, 1));
-                    __m128i s2 = _mm_hadd_epi16(_mm256_castsi256_si128(b2), _mm256_extracti128_si256(b2, 1));
-                    __m128i mn = _mm_add_epi32(_mm_slli_epi32(_mm_madd_epi16(wv.mins, s1), 8), _mm_madd_epi16(wv.mins, s2));
-                    __m256 f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is1), _mm256_set1_ps(256.0f), _mm256_cvtepi32_ps(is2));
-                    float da = a->d[(size_t)(m + r) * (size_t)nb + (size_t)b];
-                    acc[r][c] = _mm256_fmadd_ps(f, _mm256_set1_ps(wv.d * da), acc[r][c]);
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_zextps128_ps256(_mm_cvtepi32_ps(mn)),
-                                                _mm256_set1_ps(-wv.dmin * da), acc[r][c]);
+            }
+            for (int r = 0; r < R; r++) {
+                size_t ib = (size_t)(m + r) * (size_t)nb + (size_t)b;
+                float da = a->d[ib];
+                __m256 f = _mm256_add_ps(_mm256_cvtepi32_ps(i0[r]), _mm256_cvtepi32_ps(i1[r]));
+                acc[r][c] = _mm256_fmadd_ps(f, _mm256_set1_ps(ks.d * da), acc[r][c]);
+                if (T != OM_Q6_K) {
+                    __m256 xs = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i_u *)(a->sum32 + ib * 8)));
+                    acc[r][c] = _mm256_fnmadd_ps(ks.mins, _mm256_mul_ps(xs, _mm256_set1_ps(da)), acc[r][c]);
                 }
             }
         }
@@ -300,11 +268,11 @@ ALWAYS_INLINE void store8(int8_t *p, __m256i v) {
     _mm_storel_epi64((__m128i_u *)p, _mm_packs_epi16(w, w));
 }
 
-/* om_qact_block (quant_internal.h) on 8 values per instruction. vmaxps returns its second
- * operand when either is NaN, so NaN inputs are skipped by the max and clamped to -127 after
- * scaling, never converted undefined. */
-static void qblock(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2, int16_t *b1,
-                   int16_t *b2) {
+/* om_qact_block (quant_internal.h) on 8 values per instruction: the two levels of n values as
+ * 8-lane int32 vectors in l1, l2. vmaxps returns its second operand when either is NaN, so
+ * NaN inputs are skipped by the max and clamped to -127 after scaling, never converted
+ * undefined. */
+ALWAYS_INLINE float qlevels(const float *x, int n, __m256i *l1, __m256i *l2) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 vmax = _mm256_setzero_ps();
     for (int i = 0; i < n; i += 8) vmax = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), absmask), vmax);
@@ -314,35 +282,50 @@ static void qblock(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int 
     float amax = _mm_cvtss_f32(m4);
     float id = amax > 0.0f && amax <= 3.4e38f ? 127.0f / amax : 0.0f;
     const __m256 vid = _mm256_set1_ps(id), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
-    __m256i acc1 = _mm256_setzero_si256(), acc2 = _mm256_setzero_si256(), g1 = acc1, g2 = acc2;
     for (int i = 0; i < n; i += 8) {
         __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vid), lo), hi);
         __m256 r = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         __m256 t2 = _mm256_round_ps(_mm256_mul_ps(_mm256_sub_ps(t, r), _mm256_set1_ps(256.0f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         t2 = _mm256_min_ps(_mm256_max_ps(t2, lo), hi);
-        __m256i i1 = _mm256_cvtps_epi32(r), i2 = _mm256_cvtps_epi32(t2);
-        store8(q1 + i, i1);
-        store8(q2 + i, i2);
-        acc1 = _mm256_add_epi32(acc1, i1);
-        acc2 = _mm256_add_epi32(acc2, i2);
-        if (n == OM_QA_SUPER) {
-            g1 = _mm256_add_epi32(g1, i1);
-            g2 = _mm256_add_epi32(g2, i2);
-            if (i % 16 == 8) {
-                b1[i / 16] = (int16_t)hsum_epi32(g1);
-                b2[i / 16] = (int16_t)hsum_epi32(g2);
-                g1 = g2 = _mm256_setzero_si256();
-            }
-        }
+        l1[i / 8] = _mm256_cvtps_epi32(r);
+        l2[i / 8] = _mm256_cvtps_epi32(t2);
     }
-    *d = id > 0.0f ? amax / 127.0f / 256.0f : 0.0f;
-    *s1 = hsum_epi32(acc1);
-    *s2 = hsum_epi32(acc2);
+    return id > 0.0f ? amax / 127.0f / 256.0f : 0.0f;
 }
 
+static void qblock32(const float *x, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2) {
+    __m256i l1[4], l2[4];
+    *d = qlevels(x, 32, l1, l2);
+    for (int i = 0; i < 4; i++) {
+        store8(q1 + 8 * i, l1[i]);
+        store8(q2 + 8 * i, l2[i]);
+    }
+    *s1 = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(l1[0], l1[1]), _mm256_add_epi32(l1[2], l1[3])));
+    *s2 = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(l2[0], l2[1]), _mm256_add_epi32(l2[2], l2[3])));
+}
+
+static void qblock256(const float *x, int16_t *q16, float *d, int32_t *sum32) {
+    __m256i l1[32], l2[32];
+    *d = qlevels(x, 256, l1, l2);
+    for (int j = 0; j < 8; j++) {
+        __m256i s = _mm256_setzero_si256();
+        for (int i = 4 * j; i < 4 * j + 4; i += 2) {
+            __m256i a = _mm256_add_epi32(_mm256_slli_epi32(l1[i], 8), l2[i]);
+            __m256i b = _mm256_add_epi32(_mm256_slli_epi32(l1[i + 1], 8), l2[i + 1]);
+            /* packs works per 128-bit lane: put the 16 values back in order */
+            __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xd8);
+            _mm256_storeu_si256((__m256i_u *)(q16 + 8 * i), p);
+            s = _mm256_add_epi32(s, _mm256_add_epi32(a, b));
+        }
+        sum32[j] = hsum_epi32(s);
+    }
+}
+
+static const om_qact_blocks qblocks = {qblock32, qblock256};
+
 static int quantize(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx) {
-    return om_qact_quantize_with(qblock, a, bsize, M, K, x, ldx);
+    return om_qact_quantize_with(&qblocks, a, bsize, M, K, x, ldx);
 }
 
 /* Each tile shape is its own function, so that its accumulators get registers of their own

@@ -16,11 +16,12 @@
  * lanes. The minimum m_w of Q4_1/Q5_1 adds m_w * (sum of the block's x), fused as
  * m_w * (dsum / 8) per lane.
  *
- * K-quants (256-element super-blocks): vpmaddubsw gives int16 pair sums of code x activation,
- * which vpmaddwd (or vpdpwssd) multiplies by the integer sub-block scales and widens to int32,
- * so a whole super-block is one exact integer sum before its f32 scaling. The minimums (Q4_K,
- * Q5_K) and Q6_K's offset of 32 use the activation sums per 16 values (bsum16). vpmaddubsw
- * cannot overflow here: codes are at most 63 and |activations| at most 127. */
+ * K-quants (256-element super-blocks): the codes are widened to int16 and multiplied by their
+ * integer sub-block scales once per weight row and super-block (Q6_K's offset of 32 taken off
+ * first), then vpmaddwd / vpdpwssd meet them with the 16-bit activations q16: a whole
+ * super-block is one exact int32 sum (|code x scale| <= 4096, |q16| <= 32639, 16 products per
+ * lane: < 2^31) before its f32 scaling. The minimums of Q4_K/Q5_K use the activation sums
+ * per 32 values (sum32). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -31,9 +32,6 @@
 #endif
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-/* Loops over the rows and columns of a tile are unrolled before the compiler decides where
- * acc[][] lives: without it the accumulators went through the stack on every block. */
-#define OM_UNROLL
 
 /* acc + sum of the 4 products u8 x s8 of each int32 lane. Under VNNI one instruction; without
  * it vpmaddubsw's int16 pair sums could saturate at 2 x 255 x 127, so callers pass codes of at
@@ -207,54 +205,63 @@ ALWAYS_INLINE void tile32(om_dtype T, int R, int C, const om_qact *a, int m, con
     const size_t bb = T == OM_Q4_0 ? 18 : T == OM_Q4_1 ? 20 : T == OM_Q5_0 ? 22 : T == OM_Q5_1 ? 24 : 34;
     const int nb = a->nb;
     __m512 acc[4][4];
-    OM_UNROLL
     for (int r = 0; r < R; r++)
-        OM_UNROLL
         for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b += 2) {
         int single = b + 1 >= nb;
         apair x[4];
-        OM_UNROLL
         for (int r = 0; r < R; r++) x[r] = load_apair(T, a, m + r, b, single);
-        OM_UNROLL
         for (int c = 0; c < C; c++) {
             const uint8_t *b0 = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
             _mm_prefetch((const char *)b0 + OM_QPREFETCH, _MM_HINT_T0);
             if (2 * bb > 64) _mm_prefetch((const char *)b0 + OM_QPREFETCH + 64, _MM_HINT_T0);
             wpair wp = load_wpair(T, b0, single ? b0 : b0 + bb);
-            OM_UNROLL
             for (int r = 0; r < R; r++) acc[r][c] = step32(T, acc[r][c], &wp, &x[r]);
         }
     }
-    OM_UNROLL
     for (int r = 0; r < R; r++)
-        OM_UNROLL
         for (int c = 0; c < C; c++) y[(size_t)r * ldy + (size_t)c] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
 /* ---- K-quants ---- */
 
-/* The codes of one 64-value pair of sub-blocks from 32 bytes of nibbles: [lo | hi]. */
-ALWAYS_INLINE __m512i nibbles64(const uint8_t *qs) {
-    __m256i t = _mm256_loadu_si256((const __m256i_u *)qs);
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
-    return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
-}
-
-/* Weight side of a Q4_K/Q5_K super-block: codes of the 4 sub-block pairs, int16 scales per
- * lane of the vpmaddubsw result ([sc_2j x 16, sc_2j+1 x 16]), the 8 minimums as int16, d, dmin. */
+/* A K-quant super-block's weights as 8 vectors of 32 int16 (sub-block k: values 32k..32k+31)
+ * holding code x sub-block scale, and for Q4_K/Q5_K dmin * minimum of each sub-block. */
 typedef struct {
-    __m512i q[4], sc[4];
-    __m128i mins;
-    float d, dmin;
-} wq4k;
+    __m512i w[8];
+    __m256 mins; /* dmin * m_j, j < 8 */
+    float d;
+} wk16;
 
-ALWAYS_INLINE wq4k load_q4k(om_dtype T, const uint8_t *b) {
-    wq4k w;
+ALWAYS_INLINE wk16 load_k16(om_dtype T, const uint8_t *b) {
+    wk16 w;
+    if (T == OM_Q6_K) {
+        w.d = _cvtsh_ss(ld16(b + 208));
+        w.mins = _mm256_setzero_ps();
+        __m512i s512 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i_u *)(b + 192))));
+        const __m512i lo4 = _mm512_set1_epi8(0x0F), lo2 = _mm512_set1_epi8(0x03), off = _mm512_set1_epi16(32);
+        for (int h = 0; h < 2; h++) {
+            __m512i ql = _mm512_loadu_si512(b + 64 * h);
+            __m256i qh = _mm256_loadu_si256((const __m256i_u *)(b + 128 + 32 * h));
+            __m512i hc = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            __m512i h0 = _mm512_slli_epi16(_mm512_and_si512(hc, lo2), 4);
+            __m512i h1 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hc, 4), lo2), 4);
+            __m512i v[2] = {_mm512_or_si512(_mm512_and_si512(ql, lo4), h0),
+                            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), lo4), h1)};
+            for (int i = 0; i < 4; i++) {
+                int k = 4 * h + i; /* values 32k..32k+31: groups 2k and 2k+1 of 16 */
+                __m256i bytes = i & 1 ? _mm512_extracti64x4_epi64(v[i >> 1], 1) : _mm512_castsi512_si256(v[i >> 1]);
+                __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * k)), _mm256_set1_epi16((short)(2 * k + 1)), 1);
+                __m512i code = _mm512_sub_epi16(_mm512_cvtepu8_epi16(bytes), off);
+                w.w[k] = _mm512_mullo_epi16(code, _mm512_permutexvar_epi16(idx, s512));
+            }
+        }
+        return w;
+    }
+    /* Q4_K, Q5_K: d, dmin, 12 bytes of 6-bit scales and minimums, (Q5_K: qh[32]), qs[128].
+     * The scales to 8 + 8 bytes with ggml's unpacking (core/quant.c: om_q4k_scales). */
     w.d = _cvtsh_ss(ld16(b));
-    w.dmin = _cvtsh_ss(ld16(b + 2));
-    /* The 12 bytes of 6-bit scales and minimums to 8 + 8 bytes (ggml's unpacking, which
-     * core/quant.c does one at a time in om_q4k_scales). */
+    float dmin = _cvtsh_ss(ld16(b + 2));
     uint32_t u[4];
     memcpy(u, b + 4, 12);
     const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
@@ -263,61 +270,24 @@ ALWAYS_INLINE wq4k load_q4k(om_dtype T, const uint8_t *b) {
     u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
     u[2] = mins_lo;
     u[0] &= k1;
-    __m256i s16 = _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
-    w.mins = _mm256_extracti128_si256(s16, 1);
-    __m512i s512 = _mm512_castsi256_si512(s16);
-    for (int j = 0; j < 4; j++) {
-        __m512i idx = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * j)), _mm256_set1_epi16((short)(2 * j + 1)), 1);
-        w.sc[j] = _mm512_permutexvar_epi16(idx, s512);
-    }
+    /* bytes by shifts: a byte array stored as two dwords and read back as one qword stalled
+     * store forwarding on every super-block */
+    uint64_t sc = (uint64_t)u[0] | (uint64_t)u[1] << 32;
+    w.mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)u[3], (int)u[2]))),
+                           _mm256_set1_ps(dmin));
     const uint8_t *qs = b + (T == OM_Q5_K ? 48 : 16);
-    __m512i hb = _mm512_setzero_si512();
-    if (T == OM_Q5_K) {
-        __m256i h = _mm256_loadu_si256((const __m256i_u *)(b + 16));
-        hb = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 1), 1); /* [bit 2j | bit 2j+1] */
-    }
-    for (int j = 0; j < 4; j++) {
-        w.q[j] = nibbles64(qs + 32 * j);
+    __m512i qh16 = T == OM_Q5_K ? _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i_u *)(b + 16)))
+                                : _mm512_setzero_si512();
+    const __m512i lo4 = _mm512_set1_epi16(0x0F), one = _mm512_set1_epi16(1);
+    for (int p = 0; p < 4; p++) {
+        __m512i z = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i_u *)(qs + 32 * p)));
+        __m512i lo = _mm512_and_si512(z, lo4), hi = _mm512_srli_epi16(z, 4);
         if (T == OM_Q5_K) {
-            __m512i hj = _mm512_and_si512(_mm512_srli_epi16(hb, (unsigned)(2 * j)), _mm512_set1_epi8(1));
-            w.q[j] = _mm512_or_si512(w.q[j], _mm512_slli_epi16(hj, 4));
+            lo = _mm512_or_si512(lo, _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh16, (unsigned)(2 * p)), one), 4));
+            hi = _mm512_or_si512(hi, _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh16, (unsigned)(2 * p + 1)), one), 4));
         }
-    }
-    return w;
-}
-
-/* Weight side of a Q6_K super-block: unsigned codes (offset 32 removed through bsum16), scales
- * per lane of the vpmaddubsw result for each 64 values, the 16 scales as int16, d. */
-typedef struct {
-    __m512i q[4], sc[4];
-    __m256i sc16;
-    float d;
-} wq6k;
-
-ALWAYS_INLINE wq6k load_q6k(const uint8_t *b) {
-    wq6k w;
-    w.d = _cvtsh_ss(ld16(b + 208));
-    w.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i_u *)(b + 192)));
-    __m512i s512 = _mm512_castsi256_si512(w.sc16);
-    /* lane i of a vpmaddubsw result sums values 2i and 2i+1, of group i / 8 of 16 */
-    const __m512i group_of_lane = _mm512_srli_epi16(
-        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8,
-                         7, 6, 5, 4, 3, 2, 1, 0),
-        3);
-    for (int j = 0; j < 4; j++) {
-        /* values 64j..64j+63 are groups 4j..4j+3 of 16; vpmaddubsw gives 8 lanes per group */
-        __m512i idx = _mm512_add_epi16(group_of_lane, _mm512_set1_epi16((short)(4 * j)));
-        w.sc[j] = _mm512_permutexvar_epi16(idx, s512);
-    }
-    const __m512i lo4 = _mm512_set1_epi8(0x0F), lo2 = _mm512_set1_epi8(0x03);
-    for (int h = 0; h < 2; h++) {
-        __m512i ql = _mm512_loadu_si512(b + 64 * h);
-        __m256i qh = _mm256_loadu_si256((const __m256i_u *)(b + 128 + 32 * h));
-        __m512i hc = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-        __m512i h0 = _mm512_slli_epi16(_mm512_and_si512(hc, lo2), 4);
-        __m512i h1 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hc, 4), lo2), 4);
-        w.q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, lo4), h0);
-        w.q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), lo4), h1);
+        w.w[2 * p] = _mm512_mullo_epi16(lo, _mm512_set1_epi16((short)((sc >> (16 * p)) & 0xFF)));
+        w.w[2 * p + 1] = _mm512_mullo_epi16(hi, _mm512_set1_epi16((short)((sc >> (16 * p + 8)) & 0xFF)));
     }
     return w;
 }
@@ -326,114 +296,94 @@ ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, co
                            size_t ldy) {
     const size_t bb = T == OM_Q4_K ? 144 : T == OM_Q5_K ? 176 : 210;
     const int nb = a->nb;
-    const size_t n16 = (size_t)a->K / 16;
     __m512 acc[4][4];
-    OM_UNROLL
     for (int r = 0; r < R; r++)
-        OM_UNROLL
         for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         float da[4];
-        __m256i bs[4], bs2[4];
-        OM_UNROLL
+        __m256 xs[4]; /* d_x * the activation sums per 32 values (for the minimums) */
         for (int r = 0; r < R; r++) {
-            size_t o16 = (size_t)(m + r) * n16 + (size_t)b * 16;
-            da[r] = a->d[(size_t)(m + r) * (size_t)nb + (size_t)b];
-            bs[r] = _mm256_loadu_si256((const __m256i_u *)(a->bsum16 + o16));
-            bs2[r] = _mm256_loadu_si256((const __m256i_u *)(a->bsum16_2 + o16));
+            size_t ib = (size_t)(m + r) * (size_t)nb + (size_t)b;
+            da[r] = a->d[ib];
+            if (T != OM_Q6_K)
+                xs[r] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i_u *)(a->sum32 + ib * 8))),
+                                      _mm256_set1_ps(da[r]));
         }
-        OM_UNROLL
         for (int c = 0; c < C; c++) {
             const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
             for (size_t line = 0; line < bb; line += 64) _mm_prefetch((const char *)wb + OM_QPREFETCH + line, _MM_HINT_T0);
-            /* Per activation row: the two levels' integer sums is1, is2 (each exact in int32;
-             * 256 * is1 + is2 might not be over a super-block, so they meet in f32). */
-            if (T == OM_Q6_K) {
-                wq6k wv = load_q6k(wb);
-                OM_UNROLL
-                for (int r = 0; r < R; r++) {
-                    const int8_t *aq = a->q + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
-                    const int8_t *aq2 = a->q2 + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
-                    __m512i is1 = _mm512_setzero_si512(), is2 = _mm512_setzero_si512();
-                    for (int j = 0; j < 4; j++) {
-                        is1 = dot_i16(is1, _mm512_maddubs_epi16(wv.q[j], _mm512_loadu_si512(aq + 64 * j)), wv.sc[j]);
-                        is2 = dot_i16(is2, _mm512_maddubs_epi16(wv.q[j], _mm512_loadu_si512(aq2 + 64 * j)), wv.sc[j]);
-                    }
-                    /* codes are q + 32: subtract 32 * sum_g sc_g * bsum16_g per level */
-                    __m256i o1 = _mm256_slli_epi32(_mm256_madd_epi16(wv.sc16, bs[r]), 5);
-                    __m256i o2 = _mm256_slli_epi32(_mm256_madd_epi16(wv.sc16, bs2[r]), 5);
-                    is1 = _mm512_sub_epi32(is1, _mm512_zextsi256_si512(o1));
-                    is2 = _mm512_sub_epi32(is2, _mm512_zextsi256_si512(o2));
-                    __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1), _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(is2));
-                    acc[r][c] = _mm512_fmadd_ps(f, _mm512_set1_ps(wv.d * da[r]), acc[r][c]);
+            wk16 wv = load_k16(T, wb);
+            for (int r = 0; r < R; r++) {
+                const int16_t *x16 = a->q16 + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
+                /* two chains of dependent multiply-adds, not one of 8 */
+                __m512i is0 = _mm512_setzero_si512(), is1 = _mm512_setzero_si512();
+                for (int k = 0; k < 8; k += 2) {
+                    is0 = dot_i16(is0, wv.w[k], _mm512_loadu_si512(x16 + 32 * k));
+                    is1 = dot_i16(is1, wv.w[k + 1], _mm512_loadu_si512(x16 + 32 * k + 32));
                 }
-            } else {
-                wq4k wv = load_q4k(T, wb);
-                OM_UNROLL
-                for (int r = 0; r < R; r++) {
-                    const int8_t *aq = a->q + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
-                    const int8_t *aq2 = a->q2 + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
-                    __m512i is1 = _mm512_setzero_si512(), is2 = _mm512_setzero_si512();
-                    for (int j = 0; j < 4; j++) {
-                        is1 = dot_i16(is1, _mm512_maddubs_epi16(wv.q[j], _mm512_loadu_si512(aq + 64 * j)), wv.sc[j]);
-                        is2 = dot_i16(is2, _mm512_maddubs_epi16(wv.q[j], _mm512_loadu_si512(aq2 + 64 * j)), wv.sc[j]);
-                    }
-                    /* minimums: sum_j mins_j * (bsum16[2j] + bsum16[2j+1]), both levels; the
-                     * combination 256 * level 1 + level 2 fits int32 here */
-                    __m128i b1 = _mm_hadd_epi16(_mm256_castsi256_si128(bs[r]), _mm256_extracti128_si256(bs[r], 1));
-                    __m128i b2 = _mm_hadd_epi16(_mm256_castsi256_si128(bs2[r]), _mm256_extracti128_si256(bs2[r], 1));
-                    __m128i mn = _mm_add_epi32(_mm_slli_epi32(_mm_madd_epi16(wv.mins, b1), 8), _mm_madd_epi16(wv.mins, b2));
-                    __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is1), _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(is2));
-                    acc[r][c] = _mm512_fmadd_ps(f, _mm512_set1_ps(wv.d * da[r]), acc[r][c]);
-                    acc[r][c] = _mm512_fmadd_ps(_mm512_zextps128_ps512(_mm_cvtepi32_ps(mn)),
-                                                _mm512_set1_ps(-wv.dmin * da[r]), acc[r][c]);
-                }
+                __m512i is = _mm512_add_epi32(is0, is1);
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(wv.d * da[r]), acc[r][c]);
+                if (T != OM_Q6_K)
+                    acc[r][c] = _mm512_fnmadd_ps(_mm512_zextps256_ps512(wv.mins), _mm512_zextps256_ps512(xs[r]), acc[r][c]);
             }
         }
     }
-    OM_UNROLL
     for (int r = 0; r < R; r++)
-        OM_UNROLL
         for (int c = 0; c < C; c++) y[(size_t)r * ldy + (size_t)c] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
 /* ---- instantiation ---- */
 
-/* om_qact_block (quant_internal.h) on 16 values per instruction. vmaxps returns its second
- * operand when either is NaN, so NaN inputs are skipped by the max and clamped to -127 after
- * scaling, never converted undefined. */
-static void qblock(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2, int16_t *b1,
-                   int16_t *b2) {
+/* om_qact_block (quant_internal.h) on 16 values per instruction: the two levels of n values
+ * as 16-lane int32 vectors passed to `out`. vmaxps returns its second operand when either is
+ * NaN, so NaN inputs are skipped by the max and clamped to -127 after scaling, never
+ * converted undefined. */
+ALWAYS_INLINE float qlevels(const float *x, int n, __m512i *l1, __m512i *l2) {
     const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     __m512 vmax = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) vmax = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(x + i), absmask), vmax);
     float amax = _mm512_reduce_max_ps(vmax);
     float id = amax > 0.0f && amax <= 3.4e38f ? 127.0f / amax : 0.0f;
     const __m512 vid = _mm512_set1_ps(id), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
-    __m512i acc1 = _mm512_setzero_si512(), acc2 = _mm512_setzero_si512();
     for (int i = 0; i < n; i += 16) {
         __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vid), lo), hi);
         __m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         __m512 t2 = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(t, r), _mm512_set1_ps(256.0f)),
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         t2 = _mm512_min_ps(_mm512_max_ps(t2, lo), hi);
-        __m512i i1 = _mm512_cvtps_epi32(r), i2 = _mm512_cvtps_epi32(t2);
-        _mm_storeu_si128((__m128i_u *)(q1 + i), _mm512_cvtepi32_epi8(i1));
-        _mm_storeu_si128((__m128i_u *)(q2 + i), _mm512_cvtepi32_epi8(i2));
-        if (n == OM_QA_SUPER) {
-            b1[i / 16] = (int16_t)_mm512_reduce_add_epi32(i1);
-            b2[i / 16] = (int16_t)_mm512_reduce_add_epi32(i2);
-        }
-        acc1 = _mm512_add_epi32(acc1, i1);
-        acc2 = _mm512_add_epi32(acc2, i2);
+        l1[i / 16] = _mm512_cvtps_epi32(r);
+        l2[i / 16] = _mm512_cvtps_epi32(t2);
     }
-    *d = id > 0.0f ? amax / 127.0f / 256.0f : 0.0f;
-    *s1 = _mm512_reduce_add_epi32(acc1);
-    *s2 = _mm512_reduce_add_epi32(acc2);
+    return id > 0.0f ? amax / 127.0f / 256.0f : 0.0f;
 }
 
+static void qblock32(const float *x, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2) {
+    __m512i l1[2], l2[2];
+    *d = qlevels(x, 32, l1, l2);
+    for (int i = 0; i < 2; i++) {
+        _mm_storeu_si128((__m128i_u *)(q1 + 16 * i), _mm512_cvtepi32_epi8(l1[i]));
+        _mm_storeu_si128((__m128i_u *)(q2 + 16 * i), _mm512_cvtepi32_epi8(l2[i]));
+    }
+    *s1 = _mm512_reduce_add_epi32(_mm512_add_epi32(l1[0], l1[1]));
+    *s2 = _mm512_reduce_add_epi32(_mm512_add_epi32(l2[0], l2[1]));
+}
+
+static void qblock256(const float *x, int16_t *q16, float *d, int32_t *sum32) {
+    __m512i l1[16], l2[16];
+    *d = qlevels(x, 256, l1, l2);
+    for (int j = 0; j < 8; j++) {
+        __m512i a = _mm512_add_epi32(_mm512_slli_epi32(l1[2 * j], 8), l2[2 * j]);
+        __m512i b = _mm512_add_epi32(_mm512_slli_epi32(l1[2 * j + 1], 8), l2[2 * j + 1]);
+        _mm256_storeu_si256((__m256i_u *)(q16 + 32 * j), _mm512_cvtepi32_epi16(a));
+        _mm256_storeu_si256((__m256i_u *)(q16 + 32 * j + 16), _mm512_cvtepi32_epi16(b));
+        sum32[j] = _mm512_reduce_add_epi32(_mm512_add_epi32(a, b));
+    }
+}
+
+static const om_qact_blocks qblocks = {qblock32, qblock256};
+
 static int quantize(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx) {
-    return om_qact_quantize_with(qblock, a, bsize, M, K, x, ldx);
+    return om_qact_quantize_with(&qblocks, a, bsize, M, K, x, ldx);
 }
 
 /* Tiles with R and C known at compile time keep their accumulators in registers; C < 4 (the

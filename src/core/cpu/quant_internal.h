@@ -38,18 +38,22 @@
 #define OM_QA_SUPER 256
 
 /* M rows of x quantized in two levels. Row r, value k is
- *     x ~ d[r * nb + k / bsize] * (256 * q[r * K + k] + q2[r * K + k]),
- * with |q|, |q2| <= 127. q and q2 are padded by 64 bytes so that vector loads past a short
- * row's end stay in the buffer. */
+ *     x ~ d[r * nb + k / bsize] * (256 * q[r * K + k] + q2[r * K + k])     (bsize 32)
+ *     x ~ d[r * nb + k / bsize] * q16[r * K + k]                           (bsize 256)
+ * with |q|, |q2| <= 127 and q16 = 256 q + q2 (|q16| <= 32639). The 32-element formats take
+ * the two 8-bit levels to vpdpbusd/vpmaddubsw with their 8-bit codes; the K-quants take q16
+ * to vpdpwssd/vpmaddwd with 16-bit codes already multiplied by their sub-block scales, which
+ * needs one product per value instead of two. Arrays are padded by 64 bytes so that vector
+ * loads past a short row's end stay in the buffer. */
 typedef struct om_qact {
     int M, K, bsize, nb; /* nb = K / bsize blocks per row */
-    int8_t *q, *q2;
-    float *d;          /* scale of each block: max |x| / 127 / 256 */
-    int32_t *sum1;     /* bsize 32: sum of the block's q (for the formats' offsets) */
-    int32_t *sum2;     /* bsize 32: sum of the block's q2 */
-    float *dsum;       /* bsize 32: the block's sum of x as quantized, d * (256 sum1 + sum2) */
-    int16_t *bsum16;   /* bsize 256: sum of each 16 q values (K / 16 per row) */
-    int16_t *bsum16_2; /* bsize 256: sum of each 16 q2 values */
+    int8_t *q, *q2;      /* bsize 32 */
+    int16_t *q16;        /* bsize 256 */
+    float *d;            /* scale of each block: max |x| / 127 / 256 */
+    int32_t *sum1;       /* bsize 32: sum of the block's q (for the formats' offsets) */
+    int32_t *sum2;       /* bsize 32: sum of the block's q2 */
+    float *dsum;         /* bsize 32: the block's sum of x as quantized, d * (256 sum1 + sum2) */
+    int32_t *sum32;      /* bsize 256: sum of q16 over each 32 values (K / 32 per row) */
     void *mem;
 } om_qact;
 
@@ -59,13 +63,11 @@ typedef struct om_qact {
 int om_qact_alloc(om_qact *a, int bsize, int M, int K);
 void om_qact_free(om_qact *a);
 
-/* Quantizes one block of n (32 or 256) values of x in two levels; stores the block's scale,
- * returns the sums of the two levels' codes in *s1, *s2 and per 16 values in b1, b2. The
- * portable reference of the SIMD versions in the kernel files (rounding by the 1.5 * 2^23
- * trick, exact for |t| < 2^22, so no libm calls; NaN inputs become 0 rather than undefined
- * conversions). */
-static inline void om_qact_block(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2,
-                                 int16_t *b1, int16_t *b2) {
+/* Quantizes one block of n (32 or 256) values of x in two levels; stores the block's scale
+ * and returns the sums of the two levels' codes in *s1, *s2. The portable reference of the
+ * SIMD versions in the kernel files (rounding by the 1.5 * 2^23 trick, exact for |t| < 2^22,
+ * so no libm calls; NaN inputs become 0 rather than undefined conversions). */
+static inline void om_qact_block(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2) {
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding and subtracting it rounds to even */
     float amax = 0.0f;
     for (int i = 0; i < n; i++) {
@@ -92,41 +94,48 @@ static inline void om_qact_block(const float *x, int n, int8_t *q1, int8_t *q2, 
     *d = id > 0.0f ? amax / 127.0f / 256.0f : 0.0f;
     *s1 = a1;
     *s2 = a2;
-    for (int g = 0; g < n / 16; g++) {
-        int u1 = 0, u2 = 0;
-        for (int i = 0; i < 16; i++) u1 += q1[g * 16 + i], u2 += q2[g * 16 + i];
-        b1[g] = (int16_t)u1;
-        b2[g] = (int16_t)u2;
+}
+
+/* The same for a super-block of 256 values, stored as q16 = 256 q + q2, with the sums of q16
+ * over each 32 values in sum32[8]. */
+static inline void om_qact_block256(const float *x, int16_t *q16, float *d, int32_t *sum32) {
+    int8_t q1[OM_QA_SUPER], q2[OM_QA_SUPER];
+    int s1, s2;
+    om_qact_block(x, OM_QA_SUPER, q1, q2, d, &s1, &s2);
+    for (int j = 0; j < OM_QA_SUPER / 32; j++) {
+        int s = 0;
+        for (int i = 32 * j; i < 32 * j + 32; i++) {
+            q16[i] = (int16_t)(256 * q1[i] + q2[i]);
+            s += q16[i];
+        }
+        sum32[j] = s;
     }
 }
 
-/* Quantizes one block of n values: as om_qact_block, with the sums of the two levels' codes
- * per 16 values in b1[n / 16], b2[n / 16]. */
-typedef void (*om_qact_block_fn)(const float *x, int n, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2,
-                                 int16_t *b1, int16_t *b2);
+/* A kernel file's block quantizers: om_qact_block for n = 32, om_qact_block256. */
+typedef struct om_qact_blocks {
+    void (*block32)(const float *x, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2);
+    void (*block256)(const float *x, int16_t *q16, float *d, int32_t *sum32);
+} om_qact_blocks;
 
 /* Quantizes rows [0, M) of x (row stride ldx floats) into a (see om_qact_alloc), block by
- * block with `block` (om_qact_block or a kernel file's SIMD version of it). */
-static inline int om_qact_quantize_with(om_qact_block_fn block, om_qact *a, int bsize, int M, int K, const float *x,
-                                        size_t ldx) {
+ * block with the given block quantizers. */
+static inline int om_qact_quantize_with(const om_qact_blocks *f, om_qact *a, int bsize, int M, int K,
+                                        const float *x, size_t ldx) {
     if (om_qact_alloc(a, bsize, M, K) != 0) return -1;
     const int nb = a->nb;
-    int16_t dummy[2 * (OM_QA_SUPER / 16)];
     for (int m = 0; m < M; m++) {
         const float *xr = x + (size_t)m * ldx;
         for (int b = 0; b < nb; b++) {
             size_t o = (size_t)m * (size_t)K + (size_t)b * (size_t)bsize, ib = (size_t)m * (size_t)nb + (size_t)b;
-            int s1, s2;
             if (bsize == OM_QA_SMALL) {
-                block(xr + (size_t)b * OM_QA_SMALL, OM_QA_SMALL, a->q + o, a->q2 + o, &a->d[ib], &s1, &s2, dummy,
-                      dummy + OM_QA_SUPER / 16);
+                int s1, s2;
+                f->block32(xr + (size_t)b * OM_QA_SMALL, a->q + o, a->q2 + o, &a->d[ib], &s1, &s2);
                 a->sum1[ib] = s1;
                 a->sum2[ib] = s2;
                 a->dsum[ib] = a->d[ib] * (float)(256 * s1 + s2);
             } else {
-                size_t o16 = (size_t)m * (size_t)(K / 16) + (size_t)b * 16;
-                block(xr + (size_t)b * OM_QA_SUPER, OM_QA_SUPER, a->q + o, a->q2 + o, &a->d[ib], &s1, &s2,
-                      a->bsum16 + o16, a->bsum16_2 + o16);
+                f->block256(xr + (size_t)b * OM_QA_SUPER, a->q16 + o, &a->d[ib], a->sum32 + o / 32);
             }
         }
     }

@@ -18,33 +18,43 @@ int om_qact_alloc(om_qact *a, int bsize, int M, int K) {
     memset(a, 0, sizeof *a);
     if (M <= 0 || K <= 0 || K % bsize) return -1;
     int nb = K / bsize;
-    size_t nq = align64((size_t)M * (size_t)K + 64), nd = align64((size_t)M * (size_t)nb * sizeof(float));
-    size_t ns = bsize == OM_QA_SMALL ? nd : 0;
-    size_t n16 = bsize == OM_QA_SUPER ? align64((size_t)M * (size_t)(K / 16) * sizeof(int16_t)) : 0;
-    char *mem = aligned_alloc(64, 2 * nq + nd + 3 * ns + 2 * n16);
+    size_t used = (size_t)M * (size_t)K;
+    size_t nq = align64(used + 64), nd = align64((size_t)M * (size_t)nb * sizeof(float));
+    size_t bytes = nd;
+    if (bsize == OM_QA_SMALL)
+        bytes += 2 * nq + 3 * nd;
+    else
+        bytes += 2 * nq + align64(used / 32 * sizeof(int32_t));
+    char *mem = aligned_alloc(64, bytes);
     if (!mem) return -1;
     a->M = M, a->K = K, a->bsize = bsize, a->nb = nb, a->mem = mem;
-    a->q = (int8_t *)mem;
-    a->q2 = (int8_t *)(mem + nq);
-    a->d = (float *)(mem + 2 * nq);
-    char *rest = mem + 2 * nq + nd;
-    if (ns) {
-        a->sum1 = (int32_t *)rest;
-        a->sum2 = (int32_t *)(rest + ns);
-        a->dsum = (float *)(rest + 2 * ns);
+    a->d = (float *)mem;
+    char *rest = mem + nd;
+    if (bsize == OM_QA_SMALL) {
+        a->q = (int8_t *)rest;
+        a->q2 = (int8_t *)(rest + nq);
+        a->sum1 = (int32_t *)(rest + 2 * nq);
+        a->sum2 = (int32_t *)(rest + 2 * nq + nd);
+        a->dsum = (float *)(rest + 2 * nq + 2 * nd);
+        /* the padding that vector loads past a short row's end may touch */
+        memset(a->q + used, 0, nq - used);
+        memset(a->q2 + used, 0, nq - used);
     } else {
-        a->bsum16 = (int16_t *)rest;
-        a->bsum16_2 = (int16_t *)(rest + n16);
+        a->q16 = (int16_t *)rest;
+        a->sum32 = (int32_t *)(rest + 2 * nq);
+        memset(a->q16 + used, 0, 2 * nq - 2 * used);
     }
-    /* the padding that vector loads past a short row's end may touch */
-    size_t used = (size_t)M * (size_t)K;
-    memset(a->q + used, 0, nq - used);
-    memset(a->q2 + used, 0, nq - used);
     return 0;
 }
 
+static void block32_portable(const float *x, int8_t *q1, int8_t *q2, float *d, int *s1, int *s2) {
+    om_qact_block(x, OM_QA_SMALL, q1, q2, d, s1, s2);
+}
+
+static const om_qact_blocks blocks_portable = {block32_portable, om_qact_block256};
+
 static int quantize_portable(om_qact *a, int bsize, int M, int K, const float *x, size_t ldx) {
-    return om_qact_quantize_with(om_qact_block, a, bsize, M, K, x, ldx);
+    return om_qact_quantize_with(&blocks_portable, a, bsize, M, K, x, ldx);
 }
 
 void om_qact_free(om_qact *a) {
@@ -169,7 +179,6 @@ static void unpack256(om_dtype t, const uint8_t *b, int8_t *q, int sc16[16], int
 static inline void tile256(om_dtype t, int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,
                            size_t ldy) {
     const size_t bb = om_dtype_block_bytes(t);
-    const size_t n16 = (size_t)a->K / 16;
     for (int c = 0; c < C; c++) {
         const uint8_t *wr = (const uint8_t *)w + (size_t)c * ldw;
         float acc[4] = {0};
@@ -179,22 +188,19 @@ static inline void tile256(om_dtype t, int R, int C, const om_qact *a, int m, co
             float d, dmin;
             unpack256(t, wr + (size_t)b * bb, q, sc16, mn, &d, &dmin);
             for (int r = 0; r < R; r++) {
-                size_t o = (size_t)(m + r) * (size_t)a->K + (size_t)b * 256, o16 = (size_t)(m + r) * n16 + (size_t)b * 16;
-                const int8_t *aq = a->q + o, *aq2 = a->q2 + o;
-                const int16_t *bs = a->bsum16 + o16, *bs2 = a->bsum16_2 + o16;
-                /* 256 * (levels 1) + level 2 would overflow int32 over a super-block: the two
-                 * integer sums are combined in double */
-                long long s1 = 0, s2 = 0, m1 = 0, m2 = 0;
+                size_t o = (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;
+                const int16_t *x16 = a->q16 + o;
+                const int32_t *s32 = a->sum32 + o / 32;
+                /* sum_g sc_g * (q . q16) reaches 2^31 only at the formats' extremes: int64 */
+                long long s = 0, smin = 0;
                 for (int g = 0; g < 16; g++) {
-                    s1 += (long long)sc16[g] * dot_i8(q + g * 16, aq + g * 16, 16);
-                    s2 += (long long)sc16[g] * dot_i8(q + g * 16, aq2 + g * 16, 16);
+                    int dg = 0;
+                    for (int i = 16 * g; i < 16 * g + 16; i++) dg += q[i] * x16[i];
+                    s += (long long)sc16[g] * dg;
                 }
-                for (int j = 0; j < 8; j++) {
-                    m1 += mn[j] * (bs[2 * j] + bs[2 * j + 1]);
-                    m2 += mn[j] * (bs2[2 * j] + bs2[2 * j + 1]);
-                }
+                for (int j = 0; j < 8; j++) smin += (long long)mn[j] * s32[j];
                 float da = a->d[(size_t)(m + r) * (size_t)a->nb + (size_t)b];
-                acc[r] += da * (d * (float)(256.0 * (double)s1 + (double)s2) - dmin * (float)(256.0 * (double)m1 + (double)m2));
+                acc[r] += da * (d * (float)s - dmin * (float)smin);
             }
         }
         for (int r = 0; r < R; r++) y[(size_t)r * ldy + (size_t)c] = acc[r];
