@@ -42,15 +42,24 @@ static inline float load_w(om_dtype dt, const char *p) {
     return dt == OM_BF16 ? om_bf16_to_f32(h) : om_f16_to_f32(h);
 }
 
-/* Converts n weights starting at p to f32. */
+/* Converts n (<= SMALL_CHUNK) weights starting at p to f32. One memcpy takes care of the
+ * alignment, so that the conversion loop is a plain loop the compiler can vectorize. */
+#define SMALL_CHUNK 256
 static inline void convert_row(om_dtype dt, const char *p, int n, float *dst) {
-    size_t sz = om_dtype_size(dt);
-    for (int i = 0; i < n; i++) dst[i] = load_w(dt, p + (size_t)i * sz);
+    if (dt == OM_F32) {
+        memcpy(dst, p, (size_t)n * 4);
+        return;
+    }
+    uint16_t h[SMALL_CHUNK];
+    memcpy(h, p, (size_t)n * 2);
+    if (dt == OM_BF16)
+        for (int i = 0; i < n; i++) dst[i] = om_bf16_to_f32(h[i]);
+    else
+        for (int i = 0; i < n; i++) dst[i] = om_f16_to_f32(h[i]);
 }
 
 /* The small tile converts each weight row in chunks and takes dot products with every x row
  * while the chunk is hot. */
-#define SMALL_CHUNK 256
 
 static inline void small_tile(om_dtype dt, int R, int K, const float *x, size_t ldx, const char *w, size_t ldw,
                               int rows, float *y, size_t ldy) {
