@@ -1,6 +1,7 @@
 /* Benchmark of the quantized matmul kernels (src/core/cpu/quant_*.c), for docs/SPEED.md.
  *
  *   bench_quant [threads] [what] [reps]   what: all (default), gemv, prefill
+ *   bench_quant shape FORMAT N K M [calls]
  *   OMINIX_CPU=portable|avx2|avx512 picks a lower kernel set, OMINIX_CPU_VNNI=0 the AVX-512
  *   kernels without VNNI.
  *
@@ -11,7 +12,10 @@
  * L2/L3 when it fits, as a small model's layers may between tokens), and "stream", enough
  * distinct copies (>= 512 MiB) to leave the last-level cache.
  * prefill: M = 128 and 512 in GFLOP/s (2 M N K per call).
- * Work is split over the pool by column ranges in blocks of 16, as the CPU backend does. */
+ * Work is split over the pool by column ranges in blocks of 16, as the CPU backend does.
+ * shape: one matmul on the calling thread alone, timed in that thread's CPU time (best of 7),
+ * which other processes on a shared machine disturb far less than wall time; the same
+ * measure as bench/bench_quant_ggml.c gives for ggml's kernels. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,7 +188,53 @@ static void bench_prefill(om_threadpool *pool, const om_cpu_kernels *k, int reps
     }
 }
 
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int bench_shape(const om_cpu_kernels *k, int argc, char **argv) {
+    if (argc < 6) {
+        fprintf(stderr, "usage: bench_quant shape FORMAT N K M [calls]\n");
+        return 2;
+    }
+    om_dtype dt = OM_DTYPE_COUNT;
+    for (int t = 0; t < OM_DTYPE_COUNT; t++)
+        if (!strcmp(om_dtype_name((om_dtype)t), argv[2])) dt = (om_dtype)t;
+    int N = atoi(argv[3]), K = atoi(argv[4]), M = atoi(argv[5]);
+    size_t rb = dt < OM_DTYPE_COUNT ? om_row_bytes(dt, K) : 0;
+    if (!rb || N <= 0 || M <= 0 || !k->matmul[dt]) {
+        fprintf(stderr, "no kernel for %s with K = %d\n", argv[2], K);
+        return 2;
+    }
+    size_t wbytes = (size_t)N * rb;
+    double flop = 2.0 * M * N * (double)K;
+    int calls = argc > 6 ? atoi(argv[6]) : (int)(1e9 / flop) + 1;
+    char *w = alloc_weights(dt, wbytes);
+    float *x = malloc(sizeof(float) * (size_t)M * K), *y = malloc(sizeof(float) * (size_t)M * N);
+    for (size_t i = 0; i < (size_t)M * K; i++) x[i] = (float)((int)(next_u64() % 2001) - 1000) * 1e-3f;
+    k->matmul[dt](M, K, x, (size_t)K, w, rb, y, (size_t)N, 0, N);
+    double best = 1e30;
+    for (int r = 0; r < 7; r++) {
+        double t0 = thread_cpu_s();
+        for (int i = 0; i < calls; i++) k->matmul[dt](M, K, x, (size_t)K, w, rb, y, (size_t)N, 0, N);
+        double sec = (thread_cpu_s() - t0) / calls;
+        if (sec < best) best = sec;
+    }
+    printf("ominix %s N=%d K=%d M=%d: %.1f us, %.2f GB/s of weights, %.1f GFLOP/s\n", argv[2], N, K, M, best * 1e6,
+           (double)wbytes / best * 1e-9, flop / best * 1e-9);
+    free(w);
+    free(x);
+    free(y);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "shape")) {
+        om_cpu_kernels k = *om_cpu_kernels_get();
+        return bench_shape(&k, argc, argv);
+    }
     int threads = argc > 1 ? atoi(argv[1]) : 0;
     const char *what = argc > 2 ? argv[2] : "all";
     int reps = argc > 3 ? atoi(argv[3]) : 5;

@@ -243,9 +243,9 @@ static void test_kernels(const kernel_set *set) {
         om_dtype dt = formats[fi].dt;
         if (!set->ks.matmul[dt]) continue;
         int big = om_dtype_block_size(dt) == 256;
-        const int Ks32[] = {32, 96, 224, 576}, Ks256[] = {256, 768, 1536};
+        const int Ks32[] = {32, 96, 224, 576, 1024}, Ks256[] = {256, 768, 1536};
         const int *Ks = big ? Ks256 : Ks32;
-        int nK = big ? 3 : 4;
+        int nK = big ? 3 : 5;
         int cases = 0, failed = 0;
         double worst_rel = 0;
         for (int mi = 0; mi < (int)(sizeof Ms / sizeof Ms[0]); mi++)

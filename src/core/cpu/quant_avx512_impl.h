@@ -200,6 +200,71 @@ ALWAYS_INLINE __m512 step32(om_dtype T, __m512 acc, const wpair *w, const apair 
     return acc;
 }
 
+/* One row of x (decode) against C weight rows, 16 blocks at a time, scaling once per 16
+ * blocks instead of once per block: the 8 block pairs' integer sums (8 lanes per block) are
+ * reduced by a transposing add tree to one vector holding the 16 blocks' sums (in the lane
+ * order `order` below), the weights' 16 f16 scales (and minimums) come in one gather, and one
+ * multiply-add per vector applies them. The per-block conversions, lane spreads and multiplies
+ * were most of the work of a weight block at M = 1. Constant offsets (Q4_0, Q5_0, Q8_0 under
+ * VNNI) become a minimum of -offset * d_w against dsum. Returns the number of blocks done;
+ * acc[c] receives row c's partial sums. */
+ALWAYS_INLINE int groups16(om_dtype T, int C, const om_qact *a, int m, const char *w, size_t ldw, __m512 *acc) {
+    const size_t bb = T == OM_Q4_0 ? 18 : T == OM_Q4_1 ? 20 : T == OM_Q5_0 ? 22 : T == OM_Q5_1 ? 24 : 34;
+    const int nb = a->nb;
+    /* lane i of the reduced vector holds block order[i] of the 16 */
+    const __m512i order = _mm512_set_epi32(15, 13, 11, 9, 14, 12, 10, 8, 7, 5, 3, 1, 6, 4, 2, 0);
+    const __m512i gidx = _mm512_mullo_epi32(order, _mm512_set1_epi32((int)bb));
+    const int8_t *x1 = a->q + (size_t)m * (size_t)a->K, *x2 = a->q2 + (size_t)m * (size_t)a->K;
+    const float *xd = a->d + (size_t)m * (size_t)nb, *xs = a->dsum + (size_t)m * (size_t)nb;
+    float offset = T == OM_Q4_0 ? -8.0f : T == OM_Q5_0 ? -16.0f : 0.0f;
+#ifdef OM_QUANT_VNNI
+    if (T == OM_Q8_0) offset = -128.0f;
+#endif
+    int b = 0;
+    for (; b + 16 <= nb; b += 16) {
+        __m512 da = _mm512_permutexvar_ps(order, _mm512_loadu_ps(xd + b));
+        __m512 ds = _mm512_permutexvar_ps(order, _mm512_loadu_ps(xs + b));
+        for (int c = 0; c < C; c++) {
+            const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
+            __m512i is[8];
+            for (int p = 0; p < 8; p++) {
+                const uint8_t *b0 = wb + (size_t)(2 * p) * bb;
+                _mm_prefetch((const char *)b0 + OM_QPREFETCH, _MM_HINT_T0);
+                if (2 * bb > 64) _mm_prefetch((const char *)b0 + OM_QPREFETCH + 64, _MM_HINT_T0);
+                wpair wp = load_wpair(T, b0, b0 + bb);
+                __m512i q1 = _mm512_loadu_si512(x1 + (size_t)(b + 2 * p) * 32);
+                __m512i q2 = _mm512_loadu_si512(x2 + (size_t)(b + 2 * p) * 32);
+#ifndef OM_QUANT_VNNI
+                if (T == OM_Q8_0) {
+                    q1 = _mm512_mask_sub_epi8(q1, wp.neg, _mm512_setzero_si512(), q1);
+                    q2 = _mm512_mask_sub_epi8(q2, wp.neg, _mm512_setzero_si512(), q2);
+                }
+#endif
+                is[p] = dot_u8s8(_mm512_slli_epi32(dot_u8s8(_mm512_setzero_si512(), wp.q, q1), 8), wp.q, q2);
+            }
+            /* 8 vectors of [block 2p x 8 lanes | block 2p+1 x 8 lanes] -> 16 block sums */
+            __m512i t[4], u[2];
+            for (int i = 0; i < 4; i++)
+                t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(is[2 * i], is[2 * i + 1]),
+                                        _mm512_unpackhi_epi32(is[2 * i], is[2 * i + 1]));
+            for (int i = 0; i < 2; i++)
+                u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
+                                        _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
+            __m512i sum = _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                           _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+            /* the blocks' f16 d (and m) in the same order */
+            __m512i g = _mm512_i32gather_epi32(gidx, wb, 1);
+            __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, da), acc[c]);
+            if (T == OM_Q4_1 || T == OM_Q5_1)
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16))), ds, acc[c]);
+            else if (offset != 0.0f)
+                acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(offset)), ds, acc[c]);
+        }
+    }
+    return b;
+}
+
 ALWAYS_INLINE void tile32(om_dtype T, int R, int C, const om_qact *a, int m, const char *w, size_t ldw, float *y,
                           size_t ldy) {
     const size_t bb = T == OM_Q4_0 ? 18 : T == OM_Q4_1 ? 20 : T == OM_Q5_0 ? 22 : T == OM_Q5_1 ? 24 : 34;
@@ -207,7 +272,8 @@ ALWAYS_INLINE void tile32(om_dtype T, int R, int C, const om_qact *a, int m, con
     __m512 acc[4][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b += 2) {
+    int b0 = R == 1 ? groups16(T, C, a, m, w, ldw, acc[0]) : 0;
+    for (int b = b0; b < nb; b += 2) {
         int single = b + 1 >= nb;
         apair x[4];
         for (int r = 0; r < R; r++) x[r] = load_apair(T, a, m + r, b, single);
