@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,9 +64,11 @@ struct om_threadpool {
     void *arg;
     int shutdown;
 
-    atomic_uint generation; /* bumped once per run (and once at shutdown) */
-    atomic_int n_pending;   /* workers that have not finished the current run */
-    atomic_int n_sleeping;  /* workers asleep (or about to be) on `generation` */
+    /* Separate cache lines: workers spin on `generation` while others decrement
+     * `n_pending`, and a line shared by both would bounce between the cores. */
+    _Alignas(64) atomic_uint generation; /* bumped once per run (and once at shutdown) */
+    atomic_int n_sleeping;               /* workers asleep (or about to be) on `generation` */
+    _Alignas(64) atomic_int n_pending;   /* workers that have not finished the current run */
     atomic_int caller_sleeping;
 
     pthread_mutex_t run_lock; /* one run at a time when several threads share a pool */
@@ -181,7 +184,9 @@ om_threadpool *om_threadpool_create(int n_threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = n > 0 ? (int)n : 1;
     }
-    om_threadpool *pool = calloc(1, sizeof *pool);
+    /* aligned_alloc, not calloc: the struct's cache-line alignment must hold. */
+    om_threadpool *pool = aligned_alloc(_Alignof(om_threadpool), sizeof *pool);
+    if (pool) memset(pool, 0, sizeof *pool);
     if (!pool) {
         om_errorf("threadpool: out of memory");
         return NULL;
