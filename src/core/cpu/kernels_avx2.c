@@ -74,8 +74,8 @@ static float sum_f32(const float *a, size_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        _mm_prefetch((const char *)(a + i) + PREFETCH_AHEAD, _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + i) + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        _mm_prefetch(OM_AHEAD(a + i, PREFETCH_AHEAD), _MM_HINT_T0);
+        _mm_prefetch(OM_AHEAD(a + i, PREFETCH_AHEAD + 64), _MM_HINT_T0);
         s0 = _mm256_add_ps(s0, _mm256_loadu_ps(a + i));
         s1 = _mm256_add_ps(s1, _mm256_loadu_ps(a + i + 8));
         s2 = _mm256_add_ps(s2, _mm256_loadu_ps(a + i + 16));
@@ -103,10 +103,10 @@ ALWAYS_INLINE void small_tile(om_dtype dt, int R, int K, const float *x, size_t 
     for (; k + 32 <= K; k += 32) {
         size_t off = (size_t)k * sz;
         for (size_t line = 0; line < 32 * sz; line += 64) {
-            _mm_prefetch(w0 + PREFETCH_AHEAD + off + line, _MM_HINT_T0);
-            _mm_prefetch(w1 + PREFETCH_AHEAD + off + line, _MM_HINT_T0);
-            _mm_prefetch(w2 + PREFETCH_AHEAD + off + line, _MM_HINT_T0);
-            _mm_prefetch(w3 + PREFETCH_AHEAD + off + line, _MM_HINT_T0);
+            _mm_prefetch(OM_AHEAD(w0, PREFETCH_AHEAD + off + line), _MM_HINT_T0);
+            _mm_prefetch(OM_AHEAD(w1, PREFETCH_AHEAD + off + line), _MM_HINT_T0);
+            _mm_prefetch(OM_AHEAD(w2, PREFETCH_AHEAD + off + line), _MM_HINT_T0);
+            _mm_prefetch(OM_AHEAD(w3, PREFETCH_AHEAD + off + line), _MM_HINT_T0);
         }
         for (int h = 0; h < 4; h++) {
             size_t o = off + (size_t)h * 8 * sz;

@@ -16,8 +16,14 @@
 #define OM_KERNELS_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/cpu/cpu_kernels.h"
+
+/* The address base + off for a prefetch, which may lie past the end of base's object: formed
+ * as an integer, since such a pointer may not be formed in C (the prefetch itself never
+ * faults). */
+#define OM_AHEAD(base, off) ((const char *)((uintptr_t)(base) + (size_t)(off)))
 
 /* Largest panel (kc * nr floats) any instruction set uses; it lives on the stack. */
 #define OM_GEMM_PANEL_FLOATS (256 * 32)
@@ -84,10 +90,10 @@ static inline void om_gemm_drive(const om_gemm_pieces *p, size_t wsize, int M, i
                      * pack's short strided reads ask for them, so the next panel's are
                      * requested (into L2) while this one is packed and used. A prefetch past
                      * the end of the weights is harmless: prefetches never fault. */
-                    const char *next = wb + (size_t)(n + p->nr) * ldw + (size_t)k0 * wsize;
+                    size_t next = (size_t)(n + p->nr) * ldw + (size_t)k0 * wsize;
                     for (int j = 0; j < p->nr; j++)
                         for (size_t b = 0; b < (size_t)kc * wsize; b += 64)
-                            __builtin_prefetch(next + (size_t)j * ldw + b, 0, 2);
+                            __builtin_prefetch(OM_AHEAD(wb, next + (size_t)j * ldw + b), 0, 2);
                     p->pack(wb + (size_t)n * ldw + (size_t)k0 * wsize, ldw, cols, kc, panel);
                     for (int m = m0; m < m1; m += p->mr) {
                         int mr = m1 - m < p->mr ? m1 - m : p->mr;
