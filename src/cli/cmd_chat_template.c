@@ -11,11 +11,13 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/chat_template.h"
+#include "core/completion.h"
 #include "core/error.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ominix chat-template --model DIR --messages FILE.json [options]\n"
-               "  --model DIR              model folder (tokenizer_config.json or chat_template.jinja)\n"
+    fprintf(f, "usage: ominix chat-template [--model PATH] --messages FILE.json [options]\n"
+               "  --model PATH             model folder (tokenizer_config.json or chat_template.jinja) or\n"
+               "                           .gguf file (default: the default model)\n"
                "  --messages FILE.json     a JSON array of messages, or an object with \"messages\"\n"
                "                           (and optionally \"tools\"); '-' reads stdin\n"
                "  --tools FILE.json        a JSON array of tool definitions (OpenAI style)\n"
@@ -65,6 +67,7 @@ int cmd_chat_template(int argc, char **argv) {
     int status = 2;
     cJSON *msgs_doc = NULL, *tools_doc = NULL;
     om_chat_template *t = NULL;
+    om_text_model *tm = NULL;
     if (!extra) {
         fprintf(stderr, "ominix chat-template: out of memory\n");
         return 1;
@@ -110,8 +113,12 @@ int cmd_chat_template(int argc, char **argv) {
             goto done;
         }
     }
-    if (!model || !messages_path) {
-        fprintf(stderr, "ominix chat-template: --model and --messages are required\n");
+    if (!messages_path) {
+        fprintf(stderr, "ominix chat-template: --messages is required\n");
+        goto done;
+    }
+    if (!model && !(model = cli_default_model())) {
+        status = 1;
         goto done;
     }
     status = 1;
@@ -129,7 +136,23 @@ int cmd_chat_template(int argc, char **argv) {
         if (!(tools_doc = read_json_file(tools_path))) goto done;
         tools = tools_doc;
     }
-    if (!(t = om_chat_template_load(model))) {
+    /* A .gguf carries its template (and the special tokens it sees) in its metadata. */
+    size_t mlen = strlen(model);
+    if (mlen > 5 && !strcmp(model + mlen - 5, ".gguf")) {
+        if (om_text_model_load(model, NULL, &tm)) {
+            fprintf(stderr, "ominix chat-template: %s\n", om_last_error());
+            goto done;
+        }
+        if (!tm->tmpl) {
+            fprintf(stderr, "ominix chat-template: %s has no chat template\n", model);
+            goto done;
+        }
+        const cJSON *v;
+        cJSON_ArrayForEach(v, tm->template_vars) {
+            if (!cJSON_GetObjectItemCaseSensitive(extra, v->string))
+                cJSON_AddItemToObject(extra, v->string, cJSON_Duplicate(v, 1));
+        }
+    } else if (!(t = om_chat_template_load(model))) {
         fprintf(stderr, "ominix chat-template: %s\n", om_last_error());
         goto done;
     }
@@ -141,7 +164,7 @@ int cmd_chat_template(int argc, char **argv) {
         .template_name = name,
     };
     size_t len = 0;
-    char *out = om_chat_template_render(t, &in, &len);
+    char *out = om_chat_template_render(tm ? tm->tmpl : t, &in, &len);
     if (!out) {
         fprintf(stderr, "ominix chat-template: %s\n", om_last_error());
         goto done;
@@ -150,6 +173,7 @@ int cmd_chat_template(int argc, char **argv) {
     free(out);
 done:
     om_chat_template_free(t);
+    om_text_model_free(tm);
     cJSON_Delete(msgs_doc);
     cJSON_Delete(tools_doc);
     cJSON_Delete(extra);
