@@ -3,9 +3,9 @@
  * tests/data/smollm2_reference.json made by tools/make_smollm2_reference.py with transformers
  * (float32, weights dequantized from the same file). Runs the CLI without --model, so the
  * default-model path is what is tested. Checks, per reference prompt:
- *   - the tokenizer taken from the GGUF encodes the reference's prompt text to its ids, and the
- *     chat template too renders the messages to them (the text prompt's first token and
- *     prompt_tokens match the reference's);
+ *   - the chat template taken from the GGUF renders the messages to the reference's prompt text,
+ *     its tokenizer encodes that text to the reference's ids, and `generate --prompt` gets there
+ *     too (prompt_tokens and the first token match the reference's);
  *   - the first token's top-10 log-probs are within LOGPROB_TOL of the reference (ominix
  *     multiplies the 4-bit weights with activations quantized to 8 bits, transformers with
  *     float32 activations: differences of a few hundredths are expected);
@@ -106,6 +106,16 @@ int main(void) {
         CHECKF(step == n_steps, "%s: %d steps, expected %d", name, step, n_steps);
         printf("%s: first-token worst logprob difference %.4f; %d of %d greedy steps identical%s\n", name, worst,
                compared, n_steps, diverged ? " (then a near-tie)" : "");
+
+        /* The GGUF's chat template renders the messages to the reference's prompt text. */
+        char mfile[4300];
+        snprintf(mfile, sizeof mfile, "%s/smollm2_messages.json", OM_TMP_DIR);
+        char *mtext = cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "messages"));
+        CHECK(mtext && om_test_write_file(mfile, mtext, strlen(mtext)) == 0);
+        free(mtext);
+        snprintf(cmd, sizeof cmd, "%s chat-template --messages '%s' --add-generation-prompt", OM_CLI_PATH, mfile);
+        CHECKF(om_test_run(cmd, out, sizeof out, err, sizeof err) == 0, "%s chat-template: %s", name, err);
+        CHECKF(!strcmp(out, cJSON_GetObjectItem(c, "prompt")->valuestring), "%s: rendered prompt differs: %s", name, out);
 
         /* The GGUF's tokenizer on the reference's prompt text: the reference's ids. */
         char pfile[4300];
