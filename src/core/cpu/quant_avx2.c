@@ -123,7 +123,7 @@ ALWAYS_INLINE void tile32(om_dtype T, int R, int C, const om_qact *a, int m, con
         for (int r = 0; r < R; r++) x[r] = load_ablk(T, a, m + r, b);
         for (int c = 0; c < C; c++) {
             const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
-            _mm_prefetch((const char *)wb + OM_QPREFETCH, _MM_HINT_T0); /* blocks are <= 64 bytes */
+            om_qprefetch(wb, OM_QPREFETCH); /* blocks are <= 64 bytes */
             wblk wv = load_wblk(T, wb);
             for (int r = 0; r < R; r++) acc[r][c] = step32(T, acc[r][c], &wv, &x[r]);
         }
@@ -224,7 +224,7 @@ ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, co
     for (int b = 0; b < nb; b++) {
         for (int c = 0; c < C; c++) {
             const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
-            for (size_t line = 0; line < bb; line += 64) _mm_prefetch((const char *)wb + OM_QPREFETCH + line, _MM_HINT_T0);
+            for (size_t line = 0; line < bb; line += 64) om_qprefetch(wb, OM_QPREFETCH + line);
             kscales ks = load_kscales(T, wb);
             __m256i i0[2], i1[2];
             for (int r = 0; r < R; r++) i0[r] = i1[r] = _mm256_setzero_si256();

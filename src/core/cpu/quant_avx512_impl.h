@@ -266,8 +266,8 @@ ALWAYS_INLINE int groups16(om_dtype T, int R, int C, const om_qact *a, int m, co
             const int8_t *x2 = a->q2 + (size_t)m * (size_t)a->K + (size_t)b * 32;
             for (int p = 0; p < 8; p++) {
                 const uint8_t *b0 = wb + (size_t)(2 * p) * bb;
-                _mm_prefetch((const char *)b0 + OM_QPREFETCH, _MM_HINT_T0);
-                if (2 * bb > 64) _mm_prefetch((const char *)b0 + OM_QPREFETCH + 64, _MM_HINT_T0);
+                om_qprefetch(b0, OM_QPREFETCH);
+                if (2 * bb > 64) om_qprefetch(b0, OM_QPREFETCH + 64);
                 wp[p] = load_wpair(T, b0, b0 + bb);
                 if (R == 1) is[p] = dot2(T, &wp[p], x1 + 64 * p, x2 + 64 * p);
             }
@@ -307,8 +307,8 @@ ALWAYS_INLINE void tile32(om_dtype T, int R, int C, const om_qact *a, int m, con
         for (int r = 0; r < R; r++) x[r] = load_apair(T, a, m + r, b, single);
         for (int c = 0; c < C; c++) {
             const uint8_t *b0 = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
-            _mm_prefetch((const char *)b0 + OM_QPREFETCH, _MM_HINT_T0);
-            if (2 * bb > 64) _mm_prefetch((const char *)b0 + OM_QPREFETCH + 64, _MM_HINT_T0);
+            om_qprefetch(b0, OM_QPREFETCH);
+            if (2 * bb > 64) om_qprefetch(b0, OM_QPREFETCH + 64);
             wpair wp = load_wpair(T, b0, single ? b0 : b0 + bb);
             for (int r = 0; r < R; r++) acc[r][c] = step32(T, acc[r][c], &wp, &x[r]);
         }
@@ -405,7 +405,7 @@ ALWAYS_INLINE void tile256(om_dtype T, int R, int C, const om_qact *a, int m, co
         }
         for (int c = 0; c < C; c++) {
             const uint8_t *wb = (const uint8_t *)w + (size_t)c * ldw + (size_t)b * bb;
-            for (size_t line = 0; line < bb; line += 64) _mm_prefetch((const char *)wb + OM_QPREFETCH + line, _MM_HINT_T0);
+            for (size_t line = 0; line < bb; line += 64) om_qprefetch(wb, OM_QPREFETCH + line);
             wk16 wv = load_k16(T, wb);
             for (int r = 0; r < R; r++) {
                 const int16_t *x16 = a->q16 + (size_t)(m + r) * (size_t)a->K + (size_t)b * 256;

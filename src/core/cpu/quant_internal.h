@@ -164,6 +164,13 @@ typedef struct om_qmatmul_spec {
 #define OM_QPREFETCH 8192
 #endif
 
+/* Prefetches the line at p + off, which may lie past the end of p's object: the address is
+ * formed as an integer, since such a pointer may not be formed in C (a prefetch never
+ * faults). */
+static inline void om_qprefetch(const void *p, size_t off) {
+    __builtin_prefetch((const void *)((uintptr_t)p + off), 0, 3);
+}
+
 /* Bytes of one level of quantized activations a chunk of rows may take, so that both levels
  * stay in L2 with room to spare. */
 #define OM_QA_CHUNK_BYTES (512u << 10)
