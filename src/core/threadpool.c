@@ -10,10 +10,13 @@
  * (a pool larger than the machine, other processes) the thread being waited for gets to run.
  *
  * Memory ordering: the task (fn, arg, n_pending) is written before the release increment of
- * `generation` and read after a worker's acquire load of it; each worker's acq_rel decrement
+ * `generation` and read after a worker's acquire load of it; each worker's (seq_cst) decrement
  * of `n_pending` publishes its results to the caller's acquire load of zero. The sleep/wake
  * handshakes are Dekker-style (announce, then re-check, both seq_cst), so a wake-up is never
- * lost. */
+ * lost.
+ *
+ * Runs from several threads on one pool are serialized by a mutex; a task must not call
+ * om_threadpool_run on its own pool (it would wait for itself). */
 #include "core/threadpool.h"
 
 #include <limits.h>
