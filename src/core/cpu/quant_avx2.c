@@ -4,7 +4,10 @@
  * vpmaddubsw (u8 x s8 -> int16 pair sums) and vpmaddwd. vpmaddubsw saturates at 32767, so its
  * unsigned factor must stay at most 127: the 4- to 6-bit codes do, and Q8_0's signed codes go
  * through the sign trick (|w| times x with the sign of w). Each block's two levels are combined
- * as 256 * (w . q) + w . q2 by the vpmaddwd multipliers (256 and 1), exact in int32. */
+ * as 256 * (w . q) + w . q2 by the vpmaddwd multipliers (256 and 1), exact in int32. The
+ * K-quants use 16-bit codes times scales against the 16-bit activations with vpmaddwd, as
+ * the AVX-512 tiles do. Scaling is per block here (the 16-block grouping of the AVX-512 tiles
+ * is not done for AVX2). */
 #include <immintrin.h>
 #include <string.h>
 

@@ -8,13 +8,15 @@
  * with zeros on the activation side. The weight nibbles of two blocks are spread to
  * [lo0 hi0 lo1 hi1] (the element order of ggml's blocks) with one 128-bit lane shuffle.
  * Per block the two integer dot products (activations in two levels, see quant_internal.h)
- * land in 8 int32 lanes as 256 * (w . q) + w . q2; that is scaled by d_w * d_x in f32 and
- * summed over the row in an f32 vector, reduced once at the end. Constant offsets of the
- * unsigned codes (Q4_0: q - 8, Q5_0: q - 16, and Q8_0 under VNNI, whose signed codes are
- * shifted to unsigned by xor 0x80: q + 128 - 128) are removed in the integer domain by
+ * land in 8 int32 lanes as 256 * (w . q) + w . q2. Groups of 16 blocks (groups16) reduce the
+ * lanes of 8 pairs to one vector of 16 block sums and scale them with one gather of the
+ * weights' f16 scales and one multiply-add; constant offsets of the unsigned codes (Q4_0:
+ * q - 8, Q5_0: q - 16, and Q8_0 under VNNI, whose signed codes are shifted to unsigned by
+ * xor 0x80) enter there as a minimum -offset * d_w against the block's sum of x, like the
+ * minimum m_w of Q4_1/Q5_1. The blocks left over (fewer than 16) are scaled per pair
+ * (step32): the int32 lanes by d_w * d_x, the offsets removed in the integer domain by
  * starting each level's accumulator at -offset * sum(level) / 8 in each of the block's 8
- * lanes. The minimum m_w of Q4_1/Q5_1 adds m_w * (sum of the block's x), fused as
- * m_w * (dsum / 8) per lane.
+ * lanes, the minimum fused as m_w * (dsum / 8) per lane.
  *
  * K-quants (256-element super-blocks): the codes are widened to int16 and multiplied by their
  * integer sub-block scales once per weight row and super-block (Q6_K's offset of 32 taken off
