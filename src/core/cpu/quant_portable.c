@@ -1,7 +1,8 @@
 /* Quantized matmul, portable part: the activation buffers every instruction set uses
- * (om_qact_alloc; the quantization itself is in quant_internal.h), the portable-C tiles (the reference the SIMD tiles are tested against,
- * and the kernels of CPUs without AVX2), and om_quant_kernels_fill, which picks the tiles of an
- * instruction-set level. Block layouts are ggml's (see core/quant.c, which dequantizes them). */
+ * (om_qact_alloc; the quantization itself is in quant_internal.h), the portable-C tiles (the
+ * reference the SIMD tiles are tested against, and the kernels of CPUs without AVX2), and
+ * om_quant_kernels_fill, which picks the tiles of an instruction-set level. Block layouts are
+ * ggml's (see core/quant.c, which dequantizes them). */
 #include <stdlib.h>
 #include <string.h>
 
