@@ -3,6 +3,7 @@
  * threads with om_split_range, so no op needs a lock. The arithmetic inner loops come from
  * the SIMD kernel set chosen at run time (cpu_kernels.h). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,17 +31,12 @@ typedef struct {
     const om_cpu_kernels *k;
     om_tensor *y;
     const om_tensor *x, *w, *bias;
+    long chunk;        /* columns a thread takes at a time (a multiple of 16) */
+    atomic_long next;  /* the first column nobody has taken yet */
 } matmul_task;
 
-static void matmul_worker(void *arg, int ith, int nth) {
-    matmul_task *t = arg;
-    long N = (long)t->w->shape[0], n0, n1;
-    /* Column blocks of 16 keep each thread's weight rows contiguous and SIMD-aligned. */
-    long blocks = (N + 15) / 16, b0, b1;
-    om_split_range(blocks, ith, nth, &b0, &b1);
-    n0 = b0 * 16;
-    n1 = b1 * 16 < N ? b1 * 16 : N;
-    if (n0 >= n1) return;
+/* Columns [n0, n1) of y for every row of x. */
+static void matmul_columns(const matmul_task *t, long n0, long n1) {
     int M = (int)t->x->shape[0], K = (int)t->x->shape[1];
     float *y = t->y->data;
     size_t ldy = (size_t)t->y->stride[0] / 4, ldx = (size_t)t->x->stride[0] / 4;
@@ -73,8 +69,26 @@ static void matmul_worker(void *arg, int ith, int nth) {
     }
 }
 
+/* Threads take chunks of columns from a shared counter rather than fixed shares: on a busy
+ * machine a thread whose core is taken by another process then holds up only its current
+ * chunk, not a whole share. Chunks of 16-column blocks keep weight rows SIMD-aligned. */
+static void matmul_worker(void *arg, int ith, int nth) {
+    matmul_task *t = arg;
+    const long N = (long)t->w->shape[0];
+    for (;;) {
+        long n0 = atomic_fetch_add(&t->next, t->chunk);
+        if (n0 >= N) return;
+        matmul_columns(t, n0, n0 + t->chunk < N ? n0 + t->chunk : N);
+    }
+}
+
 static void cpu_matmul(om_backend *be, om_tensor *y, const om_tensor *x, const om_tensor *w, const om_tensor *bias) {
-    matmul_task t = {cpu(be)->kernels, y, x, w, bias};
+    /* Decode-sized products go in small chunks; larger ones in a few big chunks per thread,
+     * since the prefill kernels reuse each block of x across the columns of a chunk. */
+    const long N = (long)w->shape[0], nth = cpu(be)->n_threads;
+    long chunk = x->shape[0] <= 16 ? 64 : (N / (4 * nth) + 15) / 16 * 16;
+    if (chunk < 64) chunk = 64;
+    matmul_task t = {cpu(be)->kernels, y, x, w, bias, chunk, 0};
     om_threadpool_run(cpu(be)->pool, matmul_worker, &t);
 }
 
