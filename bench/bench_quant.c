@@ -105,6 +105,7 @@ static double time_matmul(om_threadpool *pool, const om_cpu_kernels *k, om_dtype
         double t0 = now_s();
         for (int i = 0; i < calls; i++) {
             t.w = w + (size_t)(c++ % copies) * wbytes;
+            x[0] = (float)(i & 1); /* a new x each call, as in decode (see om_qact_reuse) */
             om_threadpool_run(pool, mm_worker, &t);
         }
         double s = (now_s() - t0) / calls;
@@ -218,7 +219,10 @@ static int bench_shape(const om_cpu_kernels *k, int argc, char **argv) {
     double best = 1e30;
     for (int r = 0; r < 7; r++) {
         double t0 = thread_cpu_s();
-        for (int i = 0; i < calls; i++) k->matmul[dt](M, K, x, (size_t)K, w, rb, y, (size_t)N, 0, N);
+        for (int i = 0; i < calls; i++) {
+            x[0] = (float)(i & 1); /* a new x each call, as in decode (see om_qact_reuse) */
+            k->matmul[dt](M, K, x, (size_t)K, w, rb, y, (size_t)N, 0, N);
+        }
         double sec = (thread_cpu_s() - t0) / calls;
         if (sec < best) best = sec;
     }

@@ -272,6 +272,40 @@ static void test_kernels(const kernel_set *set) {
     CHECK(check_case(set, 7 /* Q4_K */, 130, 8192, 5, 1, 5, 0, &rel));
 }
 
+/* The kernels keep the last small x a thread quantized (om_qact_reuse): a changed value at the
+ * same address, or the same address with another shape, must be quantized again. */
+static void test_reuse(const kernel_set *set) {
+    om_dtype dt = OM_Q4_1;
+    const int K = 256, N = 8;
+    size_t rb = om_row_bytes(dt, K);
+    uint8_t *w = malloc(rb * N);
+    float *wf = malloc(sizeof(float) * K * N), *x = malloc(sizeof(float) * 2 * K), y[2 * N];
+    random_blocks(1, w, rb * N / om_dtype_block_bytes(dt), 0, 0);
+    om_dequantize(dt, w, wf, (size_t)K * N);
+    for (int i = 0; i < 2 * K; i++) x[i] = gauss();
+    int bad = 0;
+    for (int step = 0; step < 6; step++) {
+        /* steps: first call, same x again, one value changed, ldx changed (2 rows), M back to 1,
+         * the other half of the tile range */
+        int M = step == 3 ? 2 : 1, n0 = step == 5 ? 4 : 0;
+        if (step == 2) x[K - 1] = -x[K - 1] + 0.5f;
+        set->ks.matmul[dt](M, K, x, (size_t)K, w, rb, y, N, n0, N);
+        for (int m = 0; m < M; m++)
+            for (int n = n0; n < N; n++) {
+                double ref = 0, mag = 0;
+                for (int k = 0; k < K; k++) {
+                    ref += (double)x[m * K + k] * wf[n * K + k];
+                    mag += fabs((double)x[m * K + k] * wf[n * K + k]);
+                }
+                if (fabs(y[m * N + n] - ref) > 1e-3 * mag) bad++;
+            }
+    }
+    CHECKF(bad == 0, "%s: %d outputs wrong after x changed in place", set->label, bad);
+    free(w);
+    free(wf);
+    free(x);
+}
+
 int main(void) {
     test_dequantize_reference();
 
@@ -292,7 +326,10 @@ int main(void) {
         }
     }
     unsetenv("OMINIX_CPU_VNNI");
-    for (int i = 0; i < n_sets; i++) test_kernels(&sets[i]);
+    for (int i = 0; i < n_sets; i++) {
+        test_kernels(&sets[i]);
+        test_reuse(&sets[i]);
+    }
     /* The quantized formats with a kernel in every set: at least the five the project needs. */
     static const om_dtype needed[] = {OM_Q8_0, OM_Q4_0, OM_Q4_1, OM_Q4_K, OM_Q6_K};
     for (int i = 0; i < n_sets; i++)

@@ -171,6 +171,19 @@ static inline void om_qprefetch(const void *p, size_t off) {
     __builtin_prefetch((const void *)((uintptr_t)p + off), 0, 3);
 }
 
+/* The calling thread's quantized copy of x, for the calls of one matmul that a backend splits
+ * into column chunks: when x is small (M * K <= OM_QA_REUSE_MAX values), the last x a thread
+ * quantized is kept, with a copy of its values, and returned when the same x (same address,
+ * shape and quantizer, and bitwise the same values) comes again. Otherwise it quantizes x
+ * with `quantize` into the thread's cache and returns that, or returns NULL when x is too
+ * large to keep (the caller quantizes it for this call only) or memory ran out. Why: the CPU
+ * backend hands decode-sized matmuls out in chunks of 64 columns; quantizing x (and
+ * allocating its buffers) again for each chunk made decode GEMVs 30% slower. Comparing the
+ * values costs a few percent of quantizing them. The cache is freed when its thread exits. */
+#define OM_QA_REUSE_MAX 16384
+const om_qact *om_qact_reuse(int (*quantize)(om_qact *, int, int, int, const float *, size_t), int bsize, int M,
+                             int K, const float *x, size_t ldx);
+
 /* Bytes of one level of quantized activations a chunk of rows may take, so that both levels
  * stay in L2 with room to spare. */
 #define OM_QA_CHUNK_BYTES (512u << 10)
@@ -186,8 +199,13 @@ static inline void om_qmatmul_drive(const om_qmatmul_spec *s, int M, int K, cons
             for (int n = n0; n < n1; n++) y[(size_t)m * ldy + (size_t)n] = 0.0f;
         return;
     }
-    om_qact a;
-    if (s->quantize(&a, s->bsize, M, K, x, ldx) != 0) abort();
+    om_qact own;
+    const om_qact *pa = om_qact_reuse(s->quantize, s->bsize, M, K, x, ldx);
+    if (!pa) {
+        if (s->quantize(&own, s->bsize, M, K, x, ldx) != 0) abort();
+        pa = &own;
+    }
+    const om_qact *a = pa;
     const char *wb = (const char *)w;
     int mc = (int)(OM_QA_CHUNK_BYTES / (unsigned)K);
     mc -= mc % s->r_max;
@@ -198,11 +216,11 @@ static inline void om_qmatmul_drive(const om_qmatmul_spec *s, int M, int K, cons
             int C = n1 - n < s->c_max ? n1 - n : s->c_max;
             for (int m = m0; m < m1; m += s->r_max) {
                 int R = m1 - m < s->r_max ? m1 - m : s->r_max;
-                s->tile(R, C, &a, m, wb + (size_t)n * ldw, ldw, y + (size_t)m * ldy + n, ldy);
+                s->tile(R, C, a, m, wb + (size_t)n * ldw, ldw, y + (size_t)m * ldy + n, ldy);
             }
         }
     }
-    om_qact_free(&a);
+    if (pa == &own) om_qact_free(&own);
 }
 
 /* Per instruction set: fills set->matmul[] for the formats that set has kernels for. */

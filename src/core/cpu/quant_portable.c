@@ -3,6 +3,7 @@
  * reference the SIMD tiles are tested against, and the kernels of CPUs without AVX2), and
  * om_quant_kernels_fill, which picks the tiles of an instruction-set level. Block layouts are
  * ggml's (see core/quant.c, which dequantizes them). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,74 @@ static int quantize_portable(om_qact *a, int bsize, int M, int K, const float *x
 void om_qact_free(om_qact *a) {
     free(a->mem);
     memset(a, 0, sizeof *a);
+}
+
+/* ---- per-thread reuse of the last quantized x (see om_qact_reuse) ---- */
+
+typedef struct qcache {
+    int (*quantize)(om_qact *, int, int, int, const float *, size_t);
+    const float *x;
+    size_t ldx;
+    int bsize, M, K;
+    float *xcopy; /* M * K values, rows packed */
+    size_t cap;   /* floats xcopy holds */
+    om_qact a;
+} qcache;
+
+/* The pointer lives in static TLS, where LeakSanitizer sees it while the thread lives; the
+ * key's destructor frees the cache when a thread exits. */
+static _Thread_local qcache *tl_cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *p) {
+    qcache *c = p;
+    if (!c) return;
+    om_qact_free(&c->a);
+    free(c->xcopy);
+    free(c);
+    if (tl_cache == c) tl_cache = NULL;
+}
+
+static void cache_key_create(void) {
+    if (pthread_key_create(&cache_key, cache_free) != 0) cache_key = (pthread_key_t)-1;
+}
+
+static int same_x(const qcache *c, const float *x, size_t ldx, int M, int K) {
+    for (int m = 0; m < M; m++)
+        if (memcmp(c->xcopy + (size_t)m * (size_t)K, x + (size_t)m * ldx, (size_t)K * sizeof(float))) return 0;
+    return 1;
+}
+
+const om_qact *om_qact_reuse(int (*quantize)(om_qact *, int, int, int, const float *, size_t), int bsize, int M,
+                             int K, const float *x, size_t ldx) {
+    size_t n = (size_t)M * (size_t)K;
+    if (n > OM_QA_REUSE_MAX) return NULL;
+    qcache *c = tl_cache;
+    if (c && c->quantize == quantize && c->x == x && c->ldx == ldx && c->bsize == bsize && c->M == M && c->K == K &&
+        same_x(c, x, ldx, M, K))
+        return &c->a;
+    if (!c) {
+        pthread_once(&cache_once, cache_key_create);
+        if (cache_key == (pthread_key_t)-1 || !(c = calloc(1, sizeof *c))) return NULL;
+        if (pthread_setspecific(cache_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
+        tl_cache = c;
+    }
+    if (c->cap < n) {
+        float *p = realloc(c->xcopy, n * sizeof(float));
+        if (!p) return NULL;
+        c->xcopy = p;
+        c->cap = n;
+    }
+    om_qact_free(&c->a);
+    c->x = NULL; /* invalid until quantized */
+    if (quantize(&c->a, bsize, M, K, x, ldx) != 0) return NULL;
+    for (int m = 0; m < M; m++) memcpy(c->xcopy + (size_t)m * (size_t)K, x + (size_t)m * ldx, (size_t)K * sizeof(float));
+    c->quantize = quantize, c->x = x, c->ldx = ldx, c->bsize = bsize, c->M = M, c->K = K;
+    return &c->a;
 }
 
 /* ---- portable tiles ---- */
