@@ -24,7 +24,11 @@
  *    Shapes cover the tile edges: M of 1 (decode) up to past the tile height, K with an odd
  *    number of blocks, column ranges starting past 0 and ending mid-tile, weight rows at odd
  *    addresses with padded strides, ldx/ldy larger than the row, and an M large enough for the
- *    driver to split the rows of x into chunks. */
+ *    driver to split the rows of x into chunks. Blocks of the largest codes and scales against
+ *    constant x drive the integer sums to their int32 bounds.
+ *
+ * 3. The per-thread reuse of a quantized x (om_qact_reuse): x changed in place at the same
+ *    address, or read with another shape, must be quantized again. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
