@@ -263,7 +263,8 @@ ALWAYS_INLINE int groups16(om_dtype T, int R, int C, const om_qact *a, int m, co
             /* One row of x: each pair's codes are used as soon as they are unpacked. Several
              * rows: unpack the 8 pairs once. */
             wpair wp[8];
-            __m512i is[8];
+            /* Every path sets all 8 before reduce16 reads them; GCC cannot see it through R. */
+            __m512i is[8] = {0};
             const int8_t *x1 = a->q + (size_t)m * (size_t)a->K + (size_t)b * 32;
             const int8_t *x2 = a->q2 + (size_t)m * (size_t)a->K + (size_t)b * 32;
             for (int p = 0; p < 8; p++) {
