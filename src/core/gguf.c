@@ -14,6 +14,7 @@
  * the mapping has no room for terminators. Keys and tensor names are looked up through
  * open-addressing hash tables, which also find duplicates while parsing. */
 #include "core/gguf.h"
+#include "core/weights.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -616,6 +617,7 @@ int om_gguf_open(const char *path, om_gguf **out) {
             om_gguf_free(g);
             return om_errorf("%s: cannot mmap %zu bytes: %s", path, (size_t)st.st_size, strerror(e));
         }
+        om_weights_advise(map, g->size);
         g->map = map;
         g->data = map;
     } else {

@@ -58,6 +58,10 @@ int om_weights_get_optional(const om_weights *w, const char *name, int ndim, con
 int om_weights_from_list(const char *source, const char *file, size_t file_size, const om_weight_info *infos,
                          size_t n, void *owner, void (*release)(void *owner), om_weights **out);
 
+/* Advises the kernel on a read-only mapping of checkpoint weights (huge pages, read-ahead);
+ * used by every checkpoint reader. */
+void om_weights_advise(void *map, size_t size);
+
 /* Parses a safetensors header (the JSON after the 8-byte length) for a file of file_size bytes
  * whose data section starts at data_offset. Exposed for the fuzz target and tests; `label`
  * names the file in errors. On success *out holds the parsed tensors (data pointers relative
