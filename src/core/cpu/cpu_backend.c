@@ -286,51 +286,60 @@ typedef struct {
     const om_attention_params *p;
 } attention_task;
 
+/* One work item is a token and a key head: the query heads that share that key head walk its
+ * keys and values together, so each cached row is read once per group rather than once per
+ * query head (decode reads the KV cache from memory; with GQA that halves or quarters it). */
 static void attention_worker(void *arg, int ith, int nth) {
     attention_task *t = arg;
     const om_cpu_kernels *k = t->cb->kernels;
     long M = (long)t->q->shape[0];
-    int H = (int)t->q->shape[1], hd = (int)t->q->shape[2];
-    int group = H / t->kv->n_kv_head;
-    float *scores = t->cb->scores[ith];
+    int H = (int)t->q->shape[1], hd = (int)t->q->shape[2], KV = t->kv->n_kv_head;
+    int group = H / KV;
+    float *scores = t->cb->scores[ith]; /* [group][span] */
     long i0, i1;
-    om_split_range(M * H, ith, nth, &i0, &i1);
+    om_split_range(M * KV, ith, nth, &i0, &i1);
     for (long i = i0; i < i1; i++) {
-        long m = i / H;
-        int h = (int)(i % H), kvh = h / group;
+        long m = i / KV;
+        int kvh = (int)(i % KV);
         int p = t->pos[m], s = t->seq[m];
         int first = 0;
         if (t->p->window > 0 && p - t->p->window + 1 > 0) first = p - t->p->window + 1;
-        const float *q = row_f32(t->q, m) + (size_t)h * (size_t)hd;
-        float *o = row_f32(t->out, m) + (size_t)h * (size_t)hd;
-        float mx = -INFINITY;
+        const int span = p - first + 1;
+        const float *q = row_f32(t->q, m) + (size_t)kvh * (size_t)group * (size_t)hd;
+        float *o = row_f32(t->out, m) + (size_t)kvh * (size_t)group * (size_t)hd;
         for (int j = first; j <= p; j++) {
-            float sc = k->dot_f32(q, om_kv_k(t->kv, t->layer, s, j) + (size_t)kvh * (size_t)hd, hd) * t->p->scale;
-            scores[j - first] = sc;
-            if (sc > mx) mx = sc;
+            const float *kr = om_kv_k(t->kv, t->layer, s, j) + (size_t)kvh * (size_t)hd;
+            for (int g = 0; g < group; g++)
+                scores[(size_t)g * (size_t)span + (size_t)(j - first)] = k->dot_f32(q + (size_t)g * (size_t)hd, kr, hd) * t->p->scale;
         }
-        float sum = 0;
-        for (int j = 0; j <= p - first; j++) {
-            scores[j] = expf(scores[j] - mx);
-            sum += scores[j];
+        for (int g = 0; g < group; g++) {
+            float *sc = scores + (size_t)g * (size_t)span, mx = -INFINITY, sum = 0;
+            for (int j = 0; j < span; j++) mx = sc[j] > mx ? sc[j] : mx;
+            for (int j = 0; j < span; j++) sum += sc[j] = expf(sc[j] - mx);
+            float inv = 1.0f / sum;
+            for (int j = 0; j < span; j++) sc[j] *= inv;
         }
-        memset(o, 0, (size_t)hd * sizeof(float));
-        float inv = 1.0f / sum;
-        for (int j = first; j <= p; j++)
-            k->axpy_f32(o, om_kv_v(t->kv, t->layer, s, j) + (size_t)kvh * (size_t)hd, scores[j - first] * inv, hd);
+        memset(o, 0, (size_t)group * (size_t)hd * sizeof(float));
+        for (int j = first; j <= p; j++) {
+            const float *vr = om_kv_v(t->kv, t->layer, s, j) + (size_t)kvh * (size_t)hd;
+            for (int g = 0; g < group; g++)
+                k->axpy_f32(o + (size_t)g * (size_t)hd, vr, scores[(size_t)g * (size_t)span + (size_t)(j - first)], hd);
+        }
     }
 }
 
 static void cpu_attention(om_backend *be, om_tensor *out, const om_tensor *q, const om_kv_cache *kv, int layer,
                           const int32_t *seq, const int32_t *pos, const om_attention_params *p) {
     cpu_backend *cb = cpu(be);
-    if (cb->scores_len < (size_t)kv->n_ctx) {
+    /* Scores of one group of query heads over every cached position. */
+    size_t need = (size_t)kv->n_ctx * (size_t)(q->shape[1] / kv->n_kv_head);
+    if (cb->scores_len < need) {
         for (int i = 0; i < cb->n_threads; i++) {
-            float *s = realloc(cb->scores[i], (size_t)kv->n_ctx * sizeof(float));
-            if (!s) abort(); /* a few KB per thread; contexts reserve far more */
+            float *s = realloc(cb->scores[i], need * sizeof(float));
+            if (!s) abort(); /* tens of KB per thread; contexts reserve far more */
             cb->scores[i] = s;
         }
-        cb->scores_len = (size_t)kv->n_ctx;
+        cb->scores_len = need;
     }
     attention_task t = {cb, out, q, kv, layer, seq, pos, p};
     om_threadpool_run(cb->pool, attention_worker, &t);
