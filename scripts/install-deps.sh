@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ominix builds and tests with. Safe to run again.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev clang libclang-rt-14-dev python3)
+pkgs=(build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev clang libclang-rt-14-dev python3 python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
