@@ -157,6 +157,7 @@ int cmd_chat(int argc, char **argv) {
         int rc = om_complete(tm, ctx, ids, n, &p, &res);
         if (turn.in_reasoning && turn.tty) fputs("\033[0m", stdout);
         printf("\n");
+        fflush(stdout); /* the answer ends before the turn's statistics on stderr */
         if (rc) {
             fprintf(stderr, "ominix: %s\n", om_last_error());
             cJSON_DeleteItemFromArray(history, cJSON_GetArraySize(history) - 1);
